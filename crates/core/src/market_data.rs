@@ -1,0 +1,238 @@
+//! Market data: top-of-book quotes, candles and candle intervals.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{Symbol, Timestamp, ValueError};
+
+/// A top-of-book snapshot of one market.
+///
+/// `bid`/`ask` come from the book ticker, `last` and `quote_volume_24h` from the 24h ticker; a
+/// venue endpoint that does not carry a field leaves it `None` rather than inventing one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The market.
+    pub symbol: Symbol,
+    /// Best bid price.
+    pub bid: Option<Decimal>,
+    /// Best ask price.
+    pub ask: Option<Decimal>,
+    /// Last traded price.
+    pub last: Option<Decimal>,
+    /// Traded volume over the last 24 h in the quote asset.
+    pub quote_volume_24h: Option<Decimal>,
+    /// When the exchange produced the data, if it says.
+    pub exchange_ts: Option<Timestamp>,
+    /// When this process received it (from the [`crate::Clock`]).
+    pub received_at: Timestamp,
+}
+
+impl Quote {
+    /// The price a strategy should look at: the mid of bid and ask when both are there, else the
+    /// last trade, else whichever side exists.
+    pub fn price(&self) -> Option<Decimal> {
+        match (self.bid, self.ask) {
+            (Some(b), Some(a)) if b > Decimal::ZERO && a > Decimal::ZERO => Some((b + a) / Decimal::TWO),
+            _ => self.last.or(self.bid).or(self.ask),
+        }
+    }
+
+    /// Spread as a fraction of the mid price (`(ask - bid) / mid`), when both sides exist.
+    pub fn spread_ratio(&self) -> Option<Decimal> {
+        let (bid, ask) = (self.bid?, self.ask?);
+        let mid = (bid + ask) / Decimal::TWO;
+        if mid <= Decimal::ZERO {
+            return None;
+        }
+        Some((ask - bid) / mid)
+    }
+}
+
+/// Candle width. The names are the exchange-neutral `1m`, `5m`, `1h`, ... (venues that spell
+/// them differently translate in their client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Interval {
+    /// One minute.
+    #[serde(rename = "1m")]
+    M1,
+    /// Three minutes.
+    #[serde(rename = "3m")]
+    M3,
+    /// Five minutes.
+    #[serde(rename = "5m")]
+    M5,
+    /// Fifteen minutes.
+    #[serde(rename = "15m")]
+    M15,
+    /// Thirty minutes.
+    #[serde(rename = "30m")]
+    M30,
+    /// One hour.
+    #[serde(rename = "1h")]
+    H1,
+    /// Four hours.
+    #[serde(rename = "4h")]
+    H4,
+    /// One day.
+    #[serde(rename = "1d")]
+    D1,
+}
+
+impl Interval {
+    /// Every interval, shortest first.
+    pub const ALL: [Interval; 8] = [
+        Interval::M1,
+        Interval::M3,
+        Interval::M5,
+        Interval::M15,
+        Interval::M30,
+        Interval::H1,
+        Interval::H4,
+        Interval::D1,
+    ];
+
+    /// The neutral name (`1m`, `1h`, ...), which is also Binance's.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Interval::M1 => "1m",
+            Interval::M3 => "3m",
+            Interval::M5 => "5m",
+            Interval::M15 => "15m",
+            Interval::M30 => "30m",
+            Interval::H1 => "1h",
+            Interval::H4 => "4h",
+            Interval::D1 => "1d",
+        }
+    }
+
+    /// The width as a duration.
+    pub const fn duration(self) -> Duration {
+        let mins = match self {
+            Interval::M1 => 1,
+            Interval::M3 => 3,
+            Interval::M5 => 5,
+            Interval::M15 => 15,
+            Interval::M30 => 30,
+            Interval::H1 => 60,
+            Interval::H4 => 240,
+            Interval::D1 => 1440,
+        };
+        Duration::from_secs(mins * 60)
+    }
+
+    /// The width in milliseconds.
+    pub const fn millis(self) -> i64 {
+        self.duration().as_millis() as i64
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Interval {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Interval::ALL.into_iter().find(|i| i.as_str() == s).ok_or_else(|| ValueError {
+            what: "candle interval",
+            value: s.to_owned(),
+            reason: "expected one of 1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d",
+        })
+    }
+}
+
+/// One OHLCV candle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candle {
+    /// Start of the candle.
+    pub open_time: Timestamp,
+    /// Opening price.
+    pub open: Decimal,
+    /// Highest price.
+    pub high: Decimal,
+    /// Lowest price.
+    pub low: Decimal,
+    /// Closing price.
+    pub close: Decimal,
+    /// Volume in the base asset.
+    pub volume: Decimal,
+    /// Volume in the quote asset, when the source has it.
+    pub quote_volume: Option<Decimal>,
+}
+
+impl Candle {
+    /// True when the prices are consistent: `low <= open, close <= high`, all positive, volume
+    /// not negative. Parsers use it to reject corrupt rows.
+    pub fn is_consistent(&self) -> bool {
+        self.low > Decimal::ZERO
+            && self.low <= self.high
+            && (self.low..=self.high).contains(&self.open)
+            && (self.low..=self.high).contains(&self.close)
+            && self.volume >= Decimal::ZERO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn quote(bid: Option<Decimal>, ask: Option<Decimal>, last: Option<Decimal>) -> Quote {
+        Quote {
+            symbol: "BTC/USDT".parse().unwrap(),
+            bid,
+            ask,
+            last,
+            quote_volume_24h: None,
+            exchange_ts: None,
+            received_at: Timestamp::EPOCH,
+        }
+    }
+
+    #[test]
+    fn price_prefers_mid_then_last() {
+        assert_eq!(quote(Some(dec!(99)), Some(dec!(101)), Some(dec!(7))).price(), Some(dec!(100)));
+        assert_eq!(quote(None, Some(dec!(101)), Some(dec!(7))).price(), Some(dec!(7)));
+        assert_eq!(quote(None, Some(dec!(101)), None).price(), Some(dec!(101)));
+        assert_eq!(quote(None, None, None).price(), None);
+    }
+
+    #[test]
+    fn spread_ratio_is_relative_to_mid() {
+        assert_eq!(quote(Some(dec!(99)), Some(dec!(101)), None).spread_ratio(), Some(dec!(0.02)));
+        assert_eq!(quote(Some(dec!(99)), None, None).spread_ratio(), None);
+    }
+
+    #[test]
+    fn intervals_parse_and_print() {
+        for i in Interval::ALL {
+            assert_eq!(i.as_str().parse::<Interval>().unwrap(), i);
+        }
+        assert_eq!(Interval::H1.millis(), 3_600_000);
+        let err = "2m".parse::<Interval>().unwrap_err().to_string();
+        assert!(err.contains("\"2m\"") && err.contains("1m, 3m"), "{err}");
+    }
+
+    #[test]
+    fn candle_consistency() {
+        let c = Candle {
+            open_time: Timestamp::EPOCH,
+            open: dec!(10),
+            high: dec!(12),
+            low: dec!(9),
+            close: dec!(11),
+            volume: dec!(1),
+            quote_volume: None,
+        };
+        assert!(c.is_consistent());
+        assert!(!Candle { high: dec!(10.5), ..c.clone() }.is_consistent());
+        assert!(!Candle { low: dec!(0), ..c }.is_consistent());
+    }
+}
