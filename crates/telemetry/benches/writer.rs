@@ -1,0 +1,4 @@
+//! Writer throughput and emit latency (filled in below).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
+
+fn main() {}

@@ -1,0 +1,48 @@
+//! The crate's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong at start-up, when reading events back, or when managing session
+/// directories. Emitting an event never returns an error (see [`crate::EventSink`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// A file or directory could not be created, opened, read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`create session directory`, `open events file`, ...).
+        action: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The session directory would already exist (same second, same suffix).
+    #[error("session directory {path} already exists")]
+    SessionExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A session suffix contains characters that are not allowed in a directory name.
+    #[error("session suffix {suffix:?} is invalid: {reason}")]
+    InvalidSuffix {
+        /// The suffix given.
+        suffix: String,
+        /// What is allowed.
+        reason: &'static str,
+    },
+    /// The clock's time cannot be rendered as a date (outside chrono's range).
+    #[error("clock time {millis} ms is not a representable date")]
+    BadClockTime {
+        /// The clock reading.
+        millis: i64,
+    },
+    /// The telemetry writer must be started inside a Tokio runtime.
+    #[error("the telemetry writer needs a Tokio runtime: {0}")]
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
+    /// The global tracing subscriber was already installed.
+    #[error("a global tracing subscriber is already installed: {0}")]
+    TracingInit(String),
+}

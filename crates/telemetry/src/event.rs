@@ -1,0 +1,595 @@
+//! The typed [`Event`] vocabulary, the [`EventSink`] seam and the on-disk [`EventRecord`] line.
+//!
+//! Adding an event is a compile-time change: a new variant here (and its documentation in
+//! `docs/telemetry.md`); callers can only build variants that exist.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use trading_core::{ClientOrderId, OrderId, OrderStatus, OrderType, Side, Symbol, Timestamp};
+
+/// Version of the JSONL line layout and of the payloads. Bump it when a payload changes in a
+/// way an older reader would misread (renamed or retyped field); adding a variant does not.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Polling tier of a symbol in the market-data scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Tier {
+    /// Polled most often: a recent drop, an open order or a held position.
+    Hot,
+    /// The default cadence.
+    Warm,
+    /// Polled least often: no movement, low volume.
+    Cold,
+}
+
+/// Why a position is (to be) closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExitReason {
+    /// The price reached the take-profit level.
+    TakeProfit,
+    /// The price fell to the stop-loss level.
+    StopLoss,
+    /// The trailing stop was activated and then hit.
+    TrailingStop,
+    /// The position was held for the maximum time.
+    MaxHold,
+    /// Closed by hand or by the shutdown procedure.
+    Manual,
+}
+
+/// Every event the bot emits. One variant per `event_type` of `events.jsonl`; the JSON form is
+/// `{"event_type": "SCREAMING_SNAKE_CASE", "payload": {...}}` inside an [`EventRecord`].
+///
+/// Money, prices and quantities are [`Decimal`] (written as JSON strings, so no precision is
+/// lost); times are [`Timestamp`] (milliseconds since the epoch); durations are `*_ms` integers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "payload", rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum Event {
+    // ----- market data -----
+    /// A market-data cycle took longer than its interval.
+    MdPollOverrun {
+        /// How long the cycle took.
+        cycle_ms: u64,
+        /// The configured cycle interval.
+        target_ms: u64,
+        /// Symbols polled in the cycle.
+        symbols: u32,
+        /// Requests sent in the cycle.
+        requests: u32,
+        /// The slowest symbol's request, if any was made per symbol.
+        slowest_symbol: Option<Symbol>,
+        /// Latency of that slowest request.
+        slowest_ms: Option<u64>,
+    },
+    /// Periodic market-data health summary.
+    MdHealth {
+        /// Requests in the health window.
+        requests: u64,
+        /// Fraction of requests that succeeded, `0` to `1`.
+        success_rate: Decimal,
+        /// Median request latency.
+        latency_p50_ms: u64,
+        /// 95th percentile request latency.
+        latency_p95_ms: u64,
+        /// 99th percentile request latency.
+        latency_p99_ms: u64,
+        /// Symbols whose last quote is older than the staleness limit.
+        stale_symbols: u32,
+        /// Size of the permanent skip list.
+        skipped_symbols: u32,
+        /// Symbols currently degraded (backing off).
+        degraded_symbols: u32,
+    },
+    /// A symbol was put on the permanent skip list (the venue does not know it, or it is not
+    /// trading).
+    SymbolSkipped {
+        /// The symbol.
+        symbol: Symbol,
+        /// Why, in words (usually the venue's error).
+        reason: String,
+    },
+    /// A symbol failed repeatedly or answered slowly and is polled with backoff.
+    SymbolDegraded {
+        /// The symbol.
+        symbol: Symbol,
+        /// The last failure, in words.
+        reason: String,
+        /// Failures in a row.
+        consecutive_failures: u32,
+        /// Delay before the next attempt.
+        backoff_ms: u64,
+    },
+    /// A degraded symbol answered normally again.
+    SymbolRecovered {
+        /// The symbol.
+        symbol: Symbol,
+        /// How long it was degraded.
+        degraded_for_ms: u64,
+    },
+    /// A symbol moved between polling tiers.
+    TierChanged {
+        /// The symbol.
+        symbol: Symbol,
+        /// The previous tier.
+        from: Tier,
+        /// The new tier.
+        to: Tier,
+        /// The rule that moved it, in words.
+        reason: String,
+    },
+
+    // ----- signals -----
+    /// The drop trigger fired: `price / reference <= trigger`.
+    DropDetected {
+        /// The symbol.
+        symbol: Symbol,
+        /// The current price.
+        price: Decimal,
+        /// The reference price of the trigger mode.
+        reference: Decimal,
+        /// `price / reference`.
+        ratio: Decimal,
+        /// The configured trigger value (e.g. `0.985`).
+        trigger: Decimal,
+        /// The trigger mode (`window_high`, `window_open`, `running_high`, `anchor_reset`).
+        mode: String,
+        /// The lookback window in minutes.
+        lookback_min: u32,
+    },
+    /// A market-condition guard blocked a signal.
+    GuardBlocked {
+        /// The symbol.
+        symbol: Symbol,
+        /// The guard's name (`spread`, `volatility`, `market_crash`, ...).
+        guard: String,
+        /// The measured value.
+        value: Decimal,
+        /// The threshold it violated.
+        threshold: Decimal,
+    },
+    /// An exit rule fired for a held position.
+    ExitSignal {
+        /// The symbol.
+        symbol: Symbol,
+        /// Which rule fired.
+        reason: ExitReason,
+        /// The current price.
+        price: Decimal,
+        /// The position's entry price.
+        entry_price: Decimal,
+    },
+
+    // ----- orders -----
+    /// The bot decided to trade and created an intent.
+    IntentCreated {
+        /// The intent's id (also the stem of its client order id).
+        intent_id: String,
+        /// The symbol.
+        symbol: Symbol,
+        /// Buy or sell.
+        side: Side,
+        /// Limit price after rounding to the market rules.
+        price: Decimal,
+        /// Quantity after rounding to the market rules.
+        quantity: Decimal,
+        /// `price * quantity` in the quote currency.
+        notional: Decimal,
+    },
+    /// An intent was refused before any order was sent (rules, budget, switches).
+    IntentRejected {
+        /// The intent's id.
+        intent_id: String,
+        /// The symbol.
+        symbol: Symbol,
+        /// Buy or sell.
+        side: Side,
+        /// Why, in words.
+        reason: String,
+    },
+    /// An order request was sent to the venue.
+    OrderSubmitted {
+        /// Our id for the order.
+        client_order_id: ClientOrderId,
+        /// The symbol.
+        symbol: Symbol,
+        /// Buy or sell.
+        side: Side,
+        /// Market, limit, ...
+        order_type: OrderType,
+        /// Limit price (`None` for market orders).
+        price: Option<Decimal>,
+        /// Requested quantity.
+        quantity: Decimal,
+    },
+    /// The venue reported a (non-final or final) state of an order.
+    OrderUpdate {
+        /// Our id for the order.
+        client_order_id: ClientOrderId,
+        /// The venue's id, once known.
+        order_id: Option<OrderId>,
+        /// The symbol.
+        symbol: Symbol,
+        /// The reported status.
+        status: OrderStatus,
+        /// Quantity filled so far.
+        filled_quantity: Decimal,
+    },
+    /// An order filled completely.
+    OrderFilled {
+        /// Our id for the order.
+        client_order_id: ClientOrderId,
+        /// The venue's id.
+        order_id: Option<OrderId>,
+        /// The symbol.
+        symbol: Symbol,
+        /// Buy or sell.
+        side: Side,
+        /// Filled quantity.
+        quantity: Decimal,
+        /// Average fill price.
+        avg_price: Decimal,
+        /// Fees paid, in the quote currency.
+        fee_quote: Decimal,
+    },
+    /// An order was canceled (by us at its deadline, or by the venue).
+    OrderCanceled {
+        /// Our id for the order.
+        client_order_id: ClientOrderId,
+        /// The venue's id.
+        order_id: Option<OrderId>,
+        /// The symbol.
+        symbol: Symbol,
+        /// Quantity filled before the cancel.
+        filled_quantity: Decimal,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The venue refused an order, or sending it failed with a known outcome (not placed).
+    OrderFailed {
+        /// Our id for the order.
+        client_order_id: ClientOrderId,
+        /// The symbol.
+        symbol: Symbol,
+        /// The error, in words.
+        error: String,
+    },
+    /// Sending an order timed out or the connection broke: the order may or may not exist and
+    /// must be looked up by its client order id (never blindly resubmitted).
+    OrderOutcomeUnknown {
+        /// Our id for the order.
+        client_order_id: ClientOrderId,
+        /// The symbol.
+        symbol: Symbol,
+        /// The error, in words.
+        error: String,
+    },
+
+    // ----- budget (quote currency; free + reserved + committed == total after each step) -----
+    /// Budget was reserved for an intent.
+    BudgetReserved {
+        /// The intent's id.
+        intent_id: String,
+        /// Amount reserved.
+        amount: Decimal,
+        /// Free budget after the step.
+        free: Decimal,
+        /// Reserved budget after the step.
+        reserved: Decimal,
+        /// Committed budget after the step.
+        committed: Decimal,
+    },
+    /// Reserved budget was committed to a fill.
+    BudgetCommitted {
+        /// The intent's id.
+        intent_id: String,
+        /// Amount committed (fees included).
+        amount: Decimal,
+        /// Free budget after the step.
+        free: Decimal,
+        /// Reserved budget after the step.
+        reserved: Decimal,
+        /// Committed budget after the step.
+        committed: Decimal,
+    },
+    /// Reserved or committed budget went back to free.
+    BudgetReleased {
+        /// The intent's id.
+        intent_id: String,
+        /// Amount released.
+        amount: Decimal,
+        /// Why (unfilled rest, position closed, ...).
+        reason: String,
+        /// Free budget after the step.
+        free: Decimal,
+        /// Reserved budget after the step.
+        reserved: Decimal,
+        /// Committed budget after the step.
+        committed: Decimal,
+    },
+
+    // ----- positions -----
+    /// A position was opened by a filled buy.
+    PositionOpened {
+        /// The symbol.
+        symbol: Symbol,
+        /// Quantity held.
+        quantity: Decimal,
+        /// Average entry price.
+        entry_price: Decimal,
+        /// Total cost in the quote currency, fees included.
+        cost: Decimal,
+    },
+    /// A position was closed by a filled sell.
+    PositionClosed {
+        /// The symbol.
+        symbol: Symbol,
+        /// Quantity sold.
+        quantity: Decimal,
+        /// Average entry price.
+        entry_price: Decimal,
+        /// Average exit price.
+        exit_price: Decimal,
+        /// Realized profit or loss in the quote currency, fees included.
+        pnl: Decimal,
+        /// Which exit rule closed it.
+        reason: ExitReason,
+        /// How long the position was held.
+        held_ms: u64,
+    },
+
+    // ----- supervisor -----
+    /// A registered task has not beaten within its expected interval.
+    HeartbeatLate {
+        /// The task's registered name.
+        task: String,
+        /// The interval the task promised to beat at.
+        expected_interval_ms: u64,
+        /// Time since its last beat (or since registration).
+        silent_for_ms: u64,
+        /// Its most recent beats, oldest first (registration counts as the first beat).
+        recent_beats: Vec<Timestamp>,
+        /// `warn` or `enforce`.
+        mode: String,
+    },
+    /// The event loop ran a scheduled tick late.
+    LoopLag {
+        /// How late the tick ran.
+        lag_ms: u64,
+        /// The reporting threshold.
+        threshold_ms: u64,
+    },
+    /// A supervised task panicked.
+    TaskPanicked {
+        /// The task's name.
+        task: String,
+        /// The panic message.
+        message: String,
+        /// Failures of this task so far.
+        failures: u32,
+    },
+    /// A supervised task returned an error.
+    TaskFailed {
+        /// The task's name.
+        task: String,
+        /// The error, in words.
+        error: String,
+        /// Failures of this task so far.
+        failures: u32,
+    },
+    /// A failed task was restarted.
+    TaskRestarted {
+        /// The task's name.
+        task: String,
+        /// Restart attempt number (1 = first restart).
+        attempt: u32,
+        /// Delay waited before the restart.
+        backoff_ms: u64,
+    },
+    /// An orderly shutdown began.
+    ShutdownStarted {
+        /// Why (`ctrl_c`, `sigterm`, `watchdog: ...`, `fatal: ...`).
+        reason: String,
+    },
+    /// One shutdown phase ended.
+    ShutdownPhase {
+        /// The phase's name (`stop_intents`, `cancel_buys`, `persist_state`, `flush_telemetry`).
+        phase: String,
+        /// `completed`, `timed_out` or `failed`.
+        outcome: String,
+        /// How long the phase ran.
+        elapsed_ms: u64,
+        /// Error or extra information.
+        detail: Option<String>,
+    },
+    /// The shutdown finished; the process exits with `exit_code`.
+    ShutdownCompleted {
+        /// Why the bot stopped.
+        reason: String,
+        /// The process exit code.
+        exit_code: i32,
+        /// Total shutdown time.
+        elapsed_ms: u64,
+    },
+
+    // ----- session and telemetry -----
+    /// The first event of a session.
+    SessionStarted {
+        /// The run id (also on every line).
+        run_id: RunId,
+        /// The session directory's name (`session_YYYYMMDD_HHMMSS[_suffix]`).
+        session: String,
+        /// The bot's version.
+        version: String,
+        /// The effective configuration, secrets already redacted (TOML text).
+        config_snapshot: String,
+    },
+    /// The last event of a session, with its totals.
+    SessionEnded {
+        /// Why the session ended.
+        reason: String,
+        /// How long it ran.
+        duration_ms: u64,
+        /// Orders sent.
+        orders_submitted: u64,
+        /// Orders filled.
+        orders_filled: u64,
+        /// Positions opened.
+        positions_opened: u64,
+        /// Positions closed.
+        positions_closed: u64,
+        /// Realized profit or loss in the quote currency.
+        realized_pnl: Decimal,
+        /// Telemetry events that could not be queued or written.
+        events_dropped: u64,
+    },
+    /// Events were lost: the queue was full or the disk refused the write. Written by the
+    /// telemetry writer itself, never silently skipped.
+    TelemetryDropped {
+        /// Events lost since the previous report.
+        count: u64,
+    },
+    /// Retention removed old session directories.
+    RetentionApplied {
+        /// Sessions removed.
+        removed: u32,
+        /// Sessions kept.
+        kept: u32,
+        /// Bytes freed.
+        freed_bytes: u64,
+    },
+    /// Retention could not read or remove something; the bot runs on.
+    RetentionFailed {
+        /// The path concerned (relative to the sessions root where possible).
+        path: String,
+        /// The error, in words.
+        error: String,
+    },
+    /// The debug trace was requested but could not be opened; the bot runs on without it.
+    DebugTraceUnavailable {
+        /// The path that could not be opened.
+        path: String,
+        /// The error, in words.
+        error: String,
+    },
+}
+
+impl Event {
+    /// The `event_type` string of this event as written to `events.jsonl`.
+    pub const fn event_type(&self) -> &'static str {
+        match self {
+            Event::MdPollOverrun { .. } => "MD_POLL_OVERRUN",
+            Event::MdHealth { .. } => "MD_HEALTH",
+            Event::SymbolSkipped { .. } => "SYMBOL_SKIPPED",
+            Event::SymbolDegraded { .. } => "SYMBOL_DEGRADED",
+            Event::SymbolRecovered { .. } => "SYMBOL_RECOVERED",
+            Event::TierChanged { .. } => "TIER_CHANGED",
+            Event::DropDetected { .. } => "DROP_DETECTED",
+            Event::GuardBlocked { .. } => "GUARD_BLOCKED",
+            Event::ExitSignal { .. } => "EXIT_SIGNAL",
+            Event::IntentCreated { .. } => "INTENT_CREATED",
+            Event::IntentRejected { .. } => "INTENT_REJECTED",
+            Event::OrderSubmitted { .. } => "ORDER_SUBMITTED",
+            Event::OrderUpdate { .. } => "ORDER_UPDATE",
+            Event::OrderFilled { .. } => "ORDER_FILLED",
+            Event::OrderCanceled { .. } => "ORDER_CANCELED",
+            Event::OrderFailed { .. } => "ORDER_FAILED",
+            Event::OrderOutcomeUnknown { .. } => "ORDER_OUTCOME_UNKNOWN",
+            Event::BudgetReserved { .. } => "BUDGET_RESERVED",
+            Event::BudgetCommitted { .. } => "BUDGET_COMMITTED",
+            Event::BudgetReleased { .. } => "BUDGET_RELEASED",
+            Event::PositionOpened { .. } => "POSITION_OPENED",
+            Event::PositionClosed { .. } => "POSITION_CLOSED",
+            Event::HeartbeatLate { .. } => "HEARTBEAT_LATE",
+            Event::LoopLag { .. } => "LOOP_LAG",
+            Event::TaskPanicked { .. } => "TASK_PANICKED",
+            Event::TaskFailed { .. } => "TASK_FAILED",
+            Event::TaskRestarted { .. } => "TASK_RESTARTED",
+            Event::ShutdownStarted { .. } => "SHUTDOWN_STARTED",
+            Event::ShutdownPhase { .. } => "SHUTDOWN_PHASE",
+            Event::ShutdownCompleted { .. } => "SHUTDOWN_COMPLETED",
+            Event::SessionStarted { .. } => "SESSION_STARTED",
+            Event::SessionEnded { .. } => "SESSION_ENDED",
+            Event::TelemetryDropped { .. } => "TELEMETRY_DROPPED",
+            Event::RetentionApplied { .. } => "RETENTION_APPLIED",
+            Event::RetentionFailed { .. } => "RETENTION_FAILED",
+            Event::DebugTraceUnavailable { .. } => "DEBUG_TRACE_UNAVAILABLE",
+        }
+    }
+}
+
+/// Where events go. Implementations must never block the caller and never fail: a sink that
+/// cannot keep up or cannot write counts the loss and reports it (see [`Event::TelemetryDropped`]).
+///
+/// Object safe: components hold an `Arc<dyn EventSink>` so tests can pass a memory sink.
+pub trait EventSink: Send + Sync + fmt::Debug {
+    /// Hands one event to the sink. Returns at once; never panics on sink failure.
+    fn emit(&self, event: Event);
+}
+
+impl<S: EventSink + ?Sized> EventSink for std::sync::Arc<S> {
+    fn emit(&self, event: Event) {
+        (**self).emit(event);
+    }
+}
+
+impl<S: EventSink + ?Sized> EventSink for &S {
+    fn emit(&self, event: Event) {
+        (**self).emit(event);
+    }
+}
+
+/// Identifies one run of the bot; written on every line so that JSONL from many processes can
+/// be merged by a log pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(String);
+
+impl RunId {
+    /// Wraps an id (any non-empty text; the session directory's name is a good choice).
+    pub fn new(id: impl Into<String>) -> Self {
+        RunId(id.into())
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One line of `events.jsonl`: `{"ts": "<RFC 3339, ms>", "event_type": ..., "payload": {...},
+/// "schema": 1, "run_id": ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// When the event was emitted (read from the [`trading_core::Clock`] at `emit`).
+    #[serde(serialize_with = "ts_ser", deserialize_with = "ts_de")]
+    pub ts: Timestamp,
+    /// The event (`event_type` and `payload` on the line).
+    #[serde(flatten)]
+    pub event: Event,
+    /// The [`SCHEMA_VERSION`] the line was written with.
+    pub schema: u32,
+    /// The run that wrote the line.
+    pub run_id: RunId,
+}
+
+pub(crate) fn ts_ser<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&ts.to_rfc3339())
+}
+
+fn ts_de<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .map(|dt| Timestamp::from_datetime(dt.to_utc()))
+        .map_err(|e| serde::de::Error::custom(format!("ts {text:?} is not RFC 3339: {e}")))
+}

@@ -1,0 +1,479 @@
+//! [`Telemetry`]: the handle to the background JSONL writer.
+//!
+//! `emit` reads the clock and `try_send`s into a bounded Tokio channel: it never waits and never
+//! fails. A writer task serializes events into a buffer and writes it to the file on a blocking
+//! thread when the buffer is large or the flush interval ticks; every tick also reports lost
+//! events as one `TELEMETRY_DROPPED` line and `fsync`s the file.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use trading_core::{Clock, Timestamp};
+
+use crate::event::{ts_ser, SCHEMA_VERSION};
+use crate::{Event, EventSink, RunId, TelemetryError};
+
+/// Buffered bytes that trigger a write before the next tick.
+const WRITE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Settings of the writer. `Default` is sized for a bot emitting a few thousand events a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// Events the queue holds before `emit` starts dropping (and counting) them.
+    pub capacity: NonZeroUsize,
+    /// How often buffered lines are written, lost events reported and the file `fsync`ed.
+    pub flush_interval: Duration,
+    /// Most events taken from the queue in one go.
+    pub max_batch: NonZeroUsize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            capacity: NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
+            flush_interval: Duration::from_secs(1),
+            max_batch: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN),
+        }
+    }
+}
+
+/// Counts reported by [`Telemetry::flush`] and [`Telemetry::shutdown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterSummary {
+    /// Emitted events written to the file (not counting `TELEMETRY_DROPPED` lines).
+    pub written: u64,
+    /// Events lost: queue full, writer stopped, or the write failed.
+    pub dropped: u64,
+    /// Of `dropped`, how many are announced by `TELEMETRY_DROPPED` lines in the file.
+    pub dropped_reported: u64,
+    /// Failed write or `fsync` calls.
+    pub write_errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    dropped_reported: AtomicU64,
+    write_errors: AtomicU64,
+}
+
+impl Counters {
+    fn summary(&self) -> WriterSummary {
+        WriterSummary {
+            written: self.written.load(Ordering::Acquire),
+            dropped: self.dropped.load(Ordering::Acquire),
+            dropped_reported: self.dropped_reported.load(Ordering::Acquire),
+            write_errors: self.write_errors.load(Ordering::Acquire),
+        }
+    }
+}
+
+enum Control {
+    Flush(oneshot::Sender<WriterSummary>),
+    Shutdown(oneshot::Sender<WriterSummary>),
+}
+
+struct Shared {
+    tx: mpsc::Sender<(Timestamp, Event)>,
+    control: mpsc::UnboundedSender<Control>,
+    clock: Arc<dyn Clock>,
+    counters: Arc<Counters>,
+    path: PathBuf,
+    run_id: RunId,
+}
+
+/// The handle to the background JSONL writer of one session's `events.jsonl`.
+///
+/// Cheap to clone (all clones feed the same writer). [`EventSink::emit`] never blocks and
+/// never fails: an event that does not fit in the queue, or whose write fails, is counted and
+/// later reported as [`Event::TelemetryDropped`]. Call [`Telemetry::shutdown`] before exit to
+/// write and `fsync` everything still queued.
+#[derive(Clone)]
+pub struct Telemetry {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("path", &self.shared.path)
+            .field("run_id", &self.shared.run_id)
+            .field("summary", &self.shared.counters.summary())
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// Opens (creating or appending to) the events file at `path` and starts the writer task on
+    /// the current Tokio runtime.
+    ///
+    /// Fails when the file cannot be opened (the error names the path and the cause) or when
+    /// called outside a Tokio runtime.
+    pub fn start(
+        path: impl Into<PathBuf>,
+        run_id: RunId,
+        clock: Arc<dyn Clock>,
+        config: WriterConfig,
+    ) -> Result<Telemetry, TelemetryError> {
+        let path = path.into();
+        let runtime = tokio::runtime::Handle::try_current().map_err(TelemetryError::NoRuntime)?;
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|source| {
+            TelemetryError::Io { action: "open events file", path: path.clone(), source }
+        })?;
+        let (tx, rx) = mpsc::channel(config.capacity.get());
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
+        let writer = Writer {
+            rx,
+            control_rx,
+            file: Some(file),
+            buf: Vec::with_capacity(WRITE_CHUNK_BYTES * 2),
+            buffered_events: 0,
+            buffered_reported: 0,
+            unsynced: false,
+            broken_line: false,
+            batch: Vec::with_capacity(config.max_batch.get()),
+            config,
+            clock: clock.clone(),
+            run_id: run_id.clone(),
+            counters: counters.clone(),
+            path: path.clone(),
+        };
+        runtime.spawn(writer.run());
+        Ok(Telemetry { shared: Arc::new(Shared { tx, control, clock, counters, path, run_id }) })
+    }
+
+    /// The events file this writer appends to.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The run id written on every line.
+    pub fn run_id(&self) -> &RunId {
+        &self.shared.run_id
+    }
+
+    /// The counters as of now (without waiting for the writer).
+    pub fn summary(&self) -> WriterSummary {
+        self.shared.counters.summary()
+    }
+
+    /// Writes everything emitted before this call, reports lost events and `fsync`s the file;
+    /// returns the counters afterwards. After shutdown it returns the final counters at once.
+    pub async fn flush(&self) -> WriterSummary {
+        self.request(Control::Flush).await
+    }
+
+    /// Stops the writer: writes everything queued, reports lost events, `fsync`s and closes
+    /// the file. Events emitted afterwards are counted as dropped. Calling it again returns the
+    /// counters at once.
+    pub async fn shutdown(&self) -> WriterSummary {
+        self.request(Control::Shutdown).await
+    }
+
+    async fn request(&self, make: fn(oneshot::Sender<WriterSummary>) -> Control) -> WriterSummary {
+        let (reply, answer) = oneshot::channel();
+        if self.shared.control.send(make(reply)).is_err() {
+            return self.summary();
+        }
+        answer.await.unwrap_or_else(|_| self.summary())
+    }
+}
+
+impl EventSink for Telemetry {
+    fn emit(&self, event: Event) {
+        let ts = self.shared.clock.now();
+        if self.shared.tx.try_send((ts, event)).is_err() {
+            self.shared.counters.dropped.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// One line as written; borrows so that the hot loop clones nothing.
+#[derive(Serialize)]
+struct LineRef<'a> {
+    #[serde(serialize_with = "ts_ser")]
+    ts: &'a Timestamp,
+    #[serde(flatten)]
+    event: &'a Event,
+    schema: u32,
+    run_id: &'a RunId,
+}
+
+struct Writer {
+    rx: mpsc::Receiver<(Timestamp, Event)>,
+    control_rx: mpsc::UnboundedReceiver<Control>,
+    /// `None` once a blocking write task was lost; everything after counts as dropped.
+    file: Option<File>,
+    buf: Vec<u8>,
+    /// Emitted events serialized into `buf`.
+    buffered_events: u64,
+    /// Drop counts announced by `TELEMETRY_DROPPED` lines in `buf`.
+    buffered_reported: u64,
+    unsynced: bool,
+    /// A failed write may have left half a line; start the next write on a fresh line.
+    broken_line: bool,
+    batch: Vec<(Timestamp, Event)>,
+    config: WriterConfig,
+    clock: Arc<dyn Clock>,
+    run_id: RunId,
+    counters: Arc<Counters>,
+    path: PathBuf,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let start = tokio::time::Instant::now() + self.config.flush_interval;
+        let mut ticker =
+            tokio::time::interval_at(start, self.config.flush_interval.max(Duration::from_millis(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let max_batch = self.config.max_batch.get();
+        loop {
+            tokio::select! {
+                biased;
+                cmd = self.control_rx.recv() => match cmd {
+                    Some(Control::Flush(reply)) => {
+                        while let Ok(item) = self.rx.try_recv() {
+                            self.serialize(item);
+                        }
+                        self.flush_and_sync().await;
+                        let _ = reply.send(self.counters.summary());
+                    }
+                    Some(Control::Shutdown(reply)) => {
+                        self.finish().await;
+                        let _ = reply.send(self.counters.summary());
+                        return;
+                    }
+                    None => {
+                        self.finish().await;
+                        return;
+                    }
+                },
+                n = self.rx.recv_many(&mut self.batch, max_batch) => {
+                    if n == 0 {
+                        self.finish().await;
+                        return;
+                    }
+                    let mut batch = std::mem::take(&mut self.batch);
+                    for item in batch.drain(..) {
+                        self.serialize(item);
+                    }
+                    self.batch = batch;
+                    if self.buf.len() >= WRITE_CHUNK_BYTES {
+                        self.write_buf().await;
+                    }
+                }
+                _ = ticker.tick() => self.flush_and_sync().await,
+            }
+        }
+    }
+
+    /// Drains the queue after closing it, then writes, reports and syncs.
+    async fn finish(&mut self) {
+        self.rx.close();
+        while let Some(item) = self.rx.recv().await {
+            self.serialize(item);
+            if self.buf.len() >= WRITE_CHUNK_BYTES {
+                self.write_buf().await;
+            }
+        }
+        self.flush_and_sync().await;
+    }
+
+    fn serialize(&mut self, (ts, event): (Timestamp, Event)) {
+        if self.push_line(ts, &event) {
+            self.buffered_events += 1;
+        } else {
+            self.counters.dropped.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn push_line(&mut self, ts: Timestamp, event: &Event) -> bool {
+        let mark = self.buf.len();
+        let line = LineRef { ts: &ts, event, schema: SCHEMA_VERSION, run_id: &self.run_id };
+        match serde_json::to_writer(&mut self.buf, &line) {
+            Ok(()) => {
+                self.buf.push(b'\n');
+                true
+            }
+            Err(_) => {
+                self.buf.truncate(mark);
+                false
+            }
+        }
+    }
+
+    /// Appends a `TELEMETRY_DROPPED` line for losses not yet announced.
+    fn report_drops(&mut self) {
+        let dropped = self.counters.dropped.load(Ordering::Acquire);
+        let announced = self.counters.dropped_reported.load(Ordering::Acquire) + self.buffered_reported;
+        let count = dropped.saturating_sub(announced);
+        if count > 0 && self.push_line(self.clock.now(), &Event::TelemetryDropped { count }) {
+            self.buffered_reported += count;
+        }
+    }
+
+    async fn flush_and_sync(&mut self) {
+        self.report_drops();
+        self.write_buf().await;
+        if self.unsynced {
+            self.sync().await;
+        }
+    }
+
+    async fn write_buf(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.buffered_events);
+        let reported = std::mem::take(&mut self.buffered_reported);
+        let mut buf = std::mem::take(&mut self.buf);
+        if self.broken_line {
+            buf.insert(0, b'\n');
+        }
+        let result = match self.file.take() {
+            Some(mut file) => {
+                let joined = tokio::task::spawn_blocking(move || {
+                    let result = file.write_all(&buf);
+                    (file, buf, result)
+                })
+                .await;
+                match joined {
+                    Ok((file, returned, result)) => {
+                        self.file = Some(file);
+                        buf = returned;
+                        result
+                    }
+                    Err(join) => {
+                        buf = Vec::new();
+                        Err(std::io::Error::other(join.to_string()))
+                    }
+                }
+            }
+            None => Err(std::io::Error::other("events file lost after an earlier failure")),
+        };
+        buf.clear();
+        self.buf = buf;
+        match result {
+            Ok(()) => {
+                self.broken_line = false;
+                self.unsynced = true;
+                self.counters.written.fetch_add(events, Ordering::AcqRel);
+                self.counters.dropped_reported.fetch_add(reported, Ordering::AcqRel);
+            }
+            Err(error) => {
+                self.broken_line = true;
+                self.counters.dropped.fetch_add(events, Ordering::AcqRel);
+                self.note_error("write", &error);
+            }
+        }
+    }
+
+    async fn sync(&mut self) {
+        let Some(file) = self.file.take() else { return };
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = file.sync_data();
+            (file, result)
+        })
+        .await;
+        match joined {
+            Ok((file, result)) => {
+                self.file = Some(file);
+                match result {
+                    Ok(()) => self.unsynced = false,
+                    Err(error) => self.note_error("fsync", &error),
+                }
+            }
+            Err(join) => self.note_error("fsync", &std::io::Error::other(join.to_string())),
+        }
+    }
+
+    fn note_error(&self, what: &str, error: &std::io::Error) {
+        // Say it once; afterwards the counters (and TELEMETRY_DROPPED) carry the story.
+        if self.counters.write_errors.fetch_add(1, Ordering::AcqRel) == 0 {
+            tracing::warn!(path = %self.path.display(), %error, "telemetry {what} failed; lost events are counted");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trading_core::ManualClock;
+
+    fn clock() -> Arc<dyn Clock> {
+        Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_123)))
+    }
+
+    fn lag(n: u64) -> Event {
+        Event::LoopLag { lag_ms: n, threshold_ms: 5 }
+    }
+
+    #[tokio::test]
+    async fn writes_lines_with_envelope_and_flush_makes_them_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let t = Telemetry::start(&path, RunId::new("run-1"), clock(), WriterConfig::default()).unwrap();
+        t.emit(lag(7));
+        let summary = t.flush().await;
+        assert_eq!(summary, WriterSummary { written: 1, ..WriterSummary::default() });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"event_type\":\"LOOP_LAG\",\"payload\":{\"lag_ms\":7,\
+             \"threshold_ms\":5},\"schema\":1,\"run_id\":\"run-1\"}\n"
+        );
+        assert_eq!(t.shutdown().await.written, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_flush_interval_writes_without_an_explicit_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let config = WriterConfig { flush_interval: Duration::from_millis(200), ..WriterConfig::default() };
+        let t = Telemetry::start(&path, RunId::new("r"), clock(), config).unwrap();
+        t.emit(lag(1));
+        tokio::task::yield_now().await;
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "buffered until the interval");
+        // Let the interval tick fire and the blocking write finish.
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if t.summary().written == 1 {
+                break;
+            }
+        }
+        assert_eq!(t.summary().written, 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn emit_after_shutdown_is_counted_not_lost_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let t =
+            Telemetry::start(dir.path().join("e.jsonl"), RunId::new("r"), clock(), WriterConfig::default())
+                .unwrap();
+        t.emit(lag(1));
+        let first = t.shutdown().await;
+        t.emit(lag(2));
+        let second = t.shutdown().await;
+        assert_eq!((first.written, first.dropped), (1, 0));
+        assert_eq!((second.written, second.dropped), (1, 1));
+    }
+
+    #[test]
+    fn start_outside_a_runtime_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            Telemetry::start(dir.path().join("e.jsonl"), RunId::new("r"), clock(), WriterConfig::default())
+                .unwrap_err();
+        assert!(matches!(err, TelemetryError::NoRuntime(_)), "{err}");
+    }
+}
