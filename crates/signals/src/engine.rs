@@ -1,0 +1,424 @@
+//! The engine: per-symbol trigger state, guard composition and the decision funnel.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use trading_core::{Candle, Quote, Symbol, Timestamp};
+
+use crate::config::{GuardConfig, TriggerConfig, TriggerMode};
+use crate::fixed::{from_px, to_px, PRICE_RANGE};
+use crate::guards::{self, GuardBlock, GuardKind};
+use crate::window::{BucketClock, OpenRing, Step, TriggerState};
+use crate::{atr, SignalError};
+
+/// A handle for a registered symbol: an index, so a tick costs no hashing or string compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SymbolId(u32);
+
+impl SymbolId {
+    /// The index (registration order, from 0).
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One market-data observation for a symbol. Only `ts` and `price` feed the trigger; the
+/// optional fields feed the spread and volume guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tick {
+    /// When it was observed (from the `Clock`, or the exchange's timestamp).
+    pub ts: Timestamp,
+    /// The price the trigger looks at.
+    pub price: Decimal,
+    /// Best bid, for the spread guard.
+    pub bid: Option<Decimal>,
+    /// Best ask, for the spread guard.
+    pub ask: Option<Decimal>,
+    /// 24 h traded volume in the quote asset, for the volume guard.
+    pub quote_volume_24h: Option<Decimal>,
+}
+
+impl Tick {
+    /// A price-only tick.
+    pub fn new(ts: Timestamp, price: Decimal) -> Self {
+        Tick { ts, price, bid: None, ask: None, quote_volume_24h: None }
+    }
+
+    /// From a quote: its [`Quote::price`] at its receive time; `None` when it has no price.
+    pub fn from_quote(quote: &Quote) -> Option<Self> {
+        Some(Tick {
+            ts: quote.received_at,
+            price: quote.price()?,
+            bid: quote.bid,
+            ask: quote.ask,
+            quote_volume_24h: quote.quote_volume_24h,
+        })
+    }
+}
+
+/// A drop that met the trigger condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trigger {
+    /// The symbol.
+    pub symbol: SymbolId,
+    /// The tick's timestamp.
+    pub ts: Timestamp,
+    /// The mode that measured it.
+    pub mode: TriggerMode,
+    /// The reference price the drop is measured from.
+    pub reference: Decimal,
+    /// The tick's price.
+    pub price: Decimal,
+    /// `(1 - price / reference) * 100`, rounded to 4 decimal places.
+    pub drop_pct: Decimal,
+}
+
+/// The decision for one tick: the record the bot logs and counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// `price / reference > DROP_TRIGGER_VALUE`: no drop.
+    NotTriggered,
+    /// At or below the threshold, but this drop already fired (it re-arms when the price is
+    /// above the threshold again).
+    AlreadyFired,
+    /// A drop that a guard blocked; it stays armed and is evaluated again on the next tick.
+    Blocked {
+        /// The drop that would have fired.
+        candidate: Trigger,
+        /// The first guard that said no.
+        by: GuardBlock,
+    },
+    /// A drop that passed every guard: act on it.
+    Fired(Trigger),
+    /// Older than the symbol's latest tick: ignored, the window is unchanged.
+    OutOfOrder,
+}
+
+/// Counts of decisions, so the bot can report a funnel: evaluated = not triggered + already
+/// fired + blocked + fired; out-of-order ticks are counted apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Funnel {
+    /// Ticks evaluated against the trigger.
+    pub evaluated: u64,
+    /// No drop.
+    pub not_triggered: u64,
+    /// Below the threshold but already fired for this drop.
+    pub already_fired: u64,
+    /// Drops blocked, per guard in [`GuardKind::ALL`] order.
+    pub blocked: [u64; GuardKind::COUNT],
+    /// Triggers.
+    pub fired: u64,
+    /// Ticks ignored as out of order.
+    pub out_of_order: u64,
+}
+
+impl Funnel {
+    /// Drops blocked by `guard`.
+    pub fn blocked_by(&self, guard: GuardKind) -> u64 {
+        self.blocked[guard.index()]
+    }
+
+    /// Drops blocked by any guard.
+    pub fn blocked_total(&self) -> u64 {
+        self.blocked.iter().sum()
+    }
+}
+
+/// Guard inputs per symbol that are not on the hot path.
+#[derive(Debug, Clone, Default)]
+struct SymbolGuards {
+    blacklisted: bool,
+    last_event: Option<Timestamp>,
+    atr_pct: Option<Decimal>,
+}
+
+/// The crash guard's window over the reference symbol's prices.
+#[derive(Debug, Clone)]
+struct CrashWindow {
+    id: Option<SymbolId>,
+    clock: BucketClock,
+    opens: OpenRing,
+    last: Option<i128>,
+}
+
+/// Drop triggers for many symbols, with guards and a decision funnel. Pure: time comes in with
+/// each tick, nothing is read or written outside the engine.
+#[derive(Debug, Clone)]
+pub struct SignalEngine {
+    trigger: TriggerConfig,
+    mode: TriggerMode,
+    ratio_num: i128,
+    guards: GuardConfig,
+    guards_on: bool,
+    symbols: Vec<Symbol>,
+    states: Vec<TriggerState>,
+    guard_state: Vec<SymbolGuards>,
+    crash: Option<CrashWindow>,
+    funnel: Funnel,
+}
+
+impl SignalEngine {
+    /// An engine with no symbols.
+    pub fn new(trigger: TriggerConfig, guards: GuardConfig) -> Self {
+        let crash = guards.market_crash.as_ref().map(|g| {
+            let ms = i64::from(g.window_min) * 60_000;
+            let res = ((ms + 1023) / 1024).max(1_000);
+            CrashWindow {
+                id: None,
+                clock: BucketClock::new(res, (ms + res - 1) / res),
+                opens: OpenRing::default(),
+                last: None,
+            }
+        });
+        SignalEngine {
+            mode: trigger.mode(),
+            ratio_num: trigger.ratio_num(),
+            trigger,
+            guards_on: guards.any_enabled(),
+            guards,
+            symbols: Vec::new(),
+            states: Vec::new(),
+            guard_state: Vec::new(),
+            crash,
+            funnel: Funnel::default(),
+        }
+    }
+
+    /// Registers a symbol and returns its handle. A symbol on the configured blacklist starts
+    /// blacklisted; the crash guard's reference symbol is tracked from its registration on.
+    pub fn register(&mut self, symbol: Symbol) -> Result<SymbolId, SignalError> {
+        if self.symbols.contains(&symbol) {
+            return Err(SignalError::DuplicateSymbol(symbol));
+        }
+        let id =
+            SymbolId(u32::try_from(self.symbols.len()).map_err(|_| SignalError::UnknownSymbolId(u32::MAX))?);
+        let blacklisted = self.guards.blacklist.contains(&symbol);
+        if let (Some(crash), Some(g)) = (self.crash.as_mut(), self.guards.market_crash.as_ref()) {
+            if g.symbol == symbol {
+                crash.id = Some(id);
+            }
+        }
+        self.symbols.push(symbol);
+        self.states.push(TriggerState::new(&self.trigger));
+        self.guard_state.push(SymbolGuards { blacklisted, ..SymbolGuards::default() });
+        Ok(id)
+    }
+
+    /// The symbol behind a handle.
+    pub fn symbol(&self, id: SymbolId) -> Option<&Symbol> {
+        self.symbols.get(id.index())
+    }
+
+    /// The handle of a registered symbol (a linear search: keep handles, do not call per tick).
+    pub fn id_of(&self, symbol: &Symbol) -> Option<SymbolId> {
+        self.symbols.iter().position(|s| s == symbol).and_then(|i| u32::try_from(i).ok()).map(SymbolId)
+    }
+
+    /// The trigger configuration.
+    pub fn trigger_config(&self) -> &TriggerConfig {
+        &self.trigger
+    }
+
+    /// The decision counts so far.
+    pub fn funnel(&self) -> &Funnel {
+        &self.funnel
+    }
+
+    /// Puts a symbol on or off the blacklist at run time.
+    pub fn set_blacklisted(&mut self, id: SymbolId, listed: bool) -> Result<(), SignalError> {
+        self.guard_mut(id)?.blacklisted = listed;
+        Ok(())
+    }
+
+    /// Records that a position in the symbol was exited at `ts` (starts its cooldown).
+    pub fn record_exit(&mut self, id: SymbolId, ts: Timestamp) -> Result<(), SignalError> {
+        self.guard_mut(id)?.last_event = Some(ts);
+        Ok(())
+    }
+
+    /// Recomputes the symbol's ATR % from its latest candles (for the volatility guard) and
+    /// returns it. A no-op returning `Ok(None)` when the volatility guard is off.
+    pub fn update_candles(
+        &mut self,
+        id: SymbolId,
+        candles: &[Candle],
+    ) -> Result<Option<Decimal>, SignalError> {
+        let Some(period) = self.guards.volatility.as_ref().map(|v| v.period) else {
+            return Ok(None);
+        };
+        let pct = atr::atr_pct(candles, period)?;
+        self.guard_mut(id)?.atr_pct = Some(pct);
+        Ok(Some(pct))
+    }
+
+    /// Entries currently held in a symbol's ring buffers and their bound.
+    pub fn window_len(&self, id: SymbolId) -> Option<(usize, usize)> {
+        self.states.get(id.index()).map(TriggerState::buffer_len)
+    }
+
+    fn guard_mut(&mut self, id: SymbolId) -> Result<&mut SymbolGuards, SignalError> {
+        self.guard_state.get_mut(id.index()).ok_or(SignalError::UnknownSymbolId(id.0))
+    }
+
+    /// Evaluates one tick: updates the symbol's window, decides, counts the decision.
+    ///
+    /// Errors (nothing is counted or changed): an unknown handle, or a price that is not
+    /// positive, is `>= 10^10`, or has more than 18 significant decimal places.
+    #[inline]
+    pub fn on_tick(&mut self, id: SymbolId, tick: &Tick) -> Result<Decision, SignalError> {
+        let Some(px) = to_px(tick.price) else {
+            return Err(SignalError::InvalidPrice {
+                what: "tick price",
+                value: tick.price,
+                reason: PRICE_RANGE,
+            });
+        };
+        let state = self.states.get_mut(id.index()).ok_or(SignalError::UnknownSymbolId(id.0))?;
+        let ts = tick.ts.as_millis();
+        let step = state.step(self.mode, self.ratio_num, ts, px);
+        if let Some(crash) = self.crash.as_mut() {
+            if crash.id == Some(id) {
+                if let Some(k) = crash.clock.locate(ts) {
+                    crash.opens.push(k, px, crash.clock.oldest(k));
+                    crash.last = Some(px);
+                }
+            }
+        }
+        let f = &mut self.funnel;
+        let decision = match step {
+            Step::OutOfOrder => {
+                f.out_of_order += 1;
+                return Ok(Decision::OutOfOrder);
+            }
+            Step::Above => {
+                f.not_triggered += 1;
+                Decision::NotTriggered
+            }
+            Step::AlreadyFired { .. } => {
+                f.already_fired += 1;
+                Decision::AlreadyFired
+            }
+            Step::Candidate { reference } => self.candidate(id, tick, px, reference),
+        };
+        self.funnel.evaluated += 1;
+        Ok(decision)
+    }
+
+    #[cold]
+    fn candidate(&mut self, id: SymbolId, tick: &Tick, px: i128, reference: i128) -> Decision {
+        let reference_d = from_px(reference);
+        let price = from_px(px);
+        let drop_pct = ((Decimal::ONE - price / reference_d) * Decimal::ONE_HUNDRED).round_dp(4);
+        let trigger =
+            Trigger { symbol: id, ts: tick.ts, mode: self.mode, reference: reference_d, price, drop_pct };
+        if self.guards_on {
+            if let Err(by) = self.check_guards(id, tick, drop_pct) {
+                self.funnel.blocked[by.guard.index()] += 1;
+                return Decision::Blocked { candidate: trigger, by };
+            }
+        }
+        if let Some(state) = self.states.get_mut(id.index()) {
+            state.fired(self.mode, px);
+        }
+        if let Some(g) = self.guard_state.get_mut(id.index()) {
+            g.last_event = Some(tick.ts);
+        }
+        self.funnel.fired += 1;
+        Decision::Fired(trigger)
+    }
+
+    fn check_guards(&self, id: SymbolId, tick: &Tick, drop_pct: Decimal) -> Result<(), GuardBlock> {
+        let g = &self.guards;
+        let s = self.guard_state.get(id.index()).cloned().unwrap_or_default();
+        guards::check_blacklist(s.blacklisted)?;
+        if let Some(cd) = g.cooldown {
+            guards::check_cooldown(s.last_event.map(|t| tick.ts.millis_since(t)), cd)?;
+        }
+        if let (Some(cfg), Some(w)) = (g.market_crash.as_ref(), self.crash.as_ref()) {
+            let change = match (w.last, w.opens.open()) {
+                (Some(last), Some(open)) => {
+                    Some(((from_px(last) / from_px(open) - Decimal::ONE) * Decimal::ONE_HUNDRED).round_dp(4))
+                }
+                _ => None,
+            };
+            guards::check_market_crash(change, cfg.max_drop_pct)?;
+        }
+        if let Some(v) = g.volatility.as_ref() {
+            guards::check_volatility(s.atr_pct, v.max_atr_pct)?;
+        }
+        if let Some(max) = g.max_spread_pct {
+            guards::check_spread(guards::spread_pct(tick.bid, tick.ask), max)?;
+        }
+        if let Some(min) = g.min_quote_volume_24h {
+            guards::check_quote_volume(tick.quote_volume_24h, min)?;
+        }
+        if let Some(max) = g.falling_knife_max_drop_pct {
+            guards::check_falling_knife(drop_pct, max)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn engine(mode: TriggerMode, guards: GuardConfig) -> (SignalEngine, SymbolId) {
+        let mut e = SignalEngine::new(TriggerConfig::new(dec!(0.98), mode, 1).unwrap(), guards);
+        let id = e.register("ETH/USDT".parse().unwrap()).unwrap();
+        (e, id)
+    }
+
+    fn t(s: i64, p: Decimal) -> Tick {
+        Tick::new(Timestamp::from_millis(s * 1_000), p)
+    }
+
+    #[test]
+    fn candidate_carries_reference_price_and_drop() {
+        let (mut e, id) = engine(TriggerMode::WindowHigh, GuardConfig::none());
+        assert_eq!(e.on_tick(id, &t(0, dec!(100))).unwrap(), Decision::NotTriggered);
+        let Decision::Fired(tr) = e.on_tick(id, &t(1, dec!(97.5))).unwrap() else { panic!("no trigger") };
+        assert_eq!(
+            (tr.reference, tr.price, tr.drop_pct, tr.mode),
+            (dec!(100), dec!(97.5), dec!(2.5), TriggerMode::WindowHigh)
+        );
+        assert_eq!(e.on_tick(id, &t(2, dec!(97))).unwrap(), Decision::AlreadyFired);
+        assert_eq!(e.on_tick(id, &t(1, dec!(50))).unwrap(), Decision::OutOfOrder);
+        let f = e.funnel();
+        assert_eq!((f.evaluated, f.not_triggered, f.fired, f.already_fired, f.out_of_order), (3, 1, 1, 1, 1));
+    }
+
+    #[test]
+    fn bad_input_is_an_error_and_not_counted() {
+        let (mut e, id) = engine(TriggerMode::WindowHigh, GuardConfig::none());
+        let err = e.on_tick(id, &t(0, dec!(0))).unwrap_err();
+        assert!(err.to_string().contains("tick price 0"), "{err}");
+        assert_eq!(e.on_tick(SymbolId(9), &t(0, dec!(1))), Err(SignalError::UnknownSymbolId(9)));
+        assert_eq!(e.funnel(), &Funnel::default());
+        let dup = e.register("ETH/USDT".parse().unwrap()).unwrap_err();
+        assert!(matches!(dup, SignalError::DuplicateSymbol(_)));
+    }
+
+    #[test]
+    fn blocked_drop_stays_armed_and_fires_when_guard_clears() {
+        let guards = GuardConfig::none().max_spread_pct(dec!(1)).unwrap();
+        let (mut e, id) = engine(TriggerMode::WindowHigh, guards);
+        let wide = |s, p| Tick { bid: Some(dec!(90)), ask: Some(dec!(100)), ..t(s, p) };
+        let narrow = |s, p| Tick { bid: Some(dec!(96.9)), ask: Some(dec!(97.1)), ..t(s, p) };
+        assert_eq!(e.on_tick(id, &wide(0, dec!(100))).unwrap(), Decision::NotTriggered);
+        match e.on_tick(id, &wide(1, dec!(97))).unwrap() {
+            Decision::Blocked { by, .. } => {
+                assert_eq!(
+                    (by.guard, by.value, by.threshold),
+                    (GuardKind::Spread, Some(dec!(10.526316)), dec!(1))
+                );
+            }
+            other => panic!("expected a spread block, got {other:?}"),
+        }
+        assert!(matches!(e.on_tick(id, &narrow(2, dec!(97))).unwrap(), Decision::Fired(_)));
+        assert_eq!(e.funnel().blocked_by(GuardKind::Spread), 1);
+        assert_eq!(e.funnel().blocked_total(), 1);
+    }
+}

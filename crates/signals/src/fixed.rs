@@ -1,0 +1,94 @@
+//! Exact fixed-point prices for the hot path.
+//!
+//! A [`Decimal`] is a 96-bit mantissa with a per-value scale, so comparing two of them with
+//! different scales rescales one first. The trigger compares every tick, so prices are
+//! converted once on entry to an `i128` count of 10^-18 units. The conversion is exact: a price
+//! with at most [`SCALE`] decimal places is `mantissa * 10^(18 - scale)`, an integer; a price
+//! with more decimal places is accepted only when the extra digits are zeros. Prices must lie in
+//! `(0, 10^10)`, so a fixed-point value is below `10^28 < 2^96` and converts back to a
+//! `Decimal` without loss, and `value * 10^6` (the trigger comparison) is far below `i128::MAX`.
+
+use rust_decimal::Decimal;
+
+/// Decimal places of the fixed-point representation.
+pub(crate) const SCALE: u32 = 18;
+
+/// Largest accepted price (exclusive) in fixed-point units: 10^10 * 10^18.
+const MAX_PX: i128 = 10_i128.pow(28);
+
+const POW10: [i128; 19] = {
+    let mut t = [1_i128; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// Why a price cannot be represented.
+pub(crate) const PRICE_RANGE: &str =
+    "a positive price below 10^10 with at most 18 significant decimal places";
+
+/// `price` as fixed-point units, or `None` when outside [`PRICE_RANGE`].
+#[inline]
+pub(crate) fn to_px(price: Decimal) -> Option<i128> {
+    let m = price.mantissa();
+    if m <= 0 {
+        return None;
+    }
+    let scale = price.scale();
+    let px = if scale <= SCALE {
+        m.checked_mul(POW10[(SCALE - scale) as usize])?
+    } else {
+        let div = 10_i128.checked_pow(scale - SCALE)?;
+        if m % div != 0 {
+            return None;
+        }
+        m / div
+    };
+    (px < MAX_PX).then_some(px)
+}
+
+/// Fixed-point units back to a normalized `Decimal` (exact for every value `to_px` produced).
+pub(crate) fn from_px(px: i128) -> Decimal {
+    Decimal::try_from_i128_with_scale(px, SCALE).map(|d| d.normalize()).unwrap_or(Decimal::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[track_caller]
+    fn check(price: Decimal, expected: Option<i128>) {
+        assert_eq!(to_px(price), expected, "{price}");
+        if let Some(px) = expected {
+            assert_eq!(from_px(px), price.normalize());
+        }
+    }
+
+    #[test]
+    fn conversion_is_exact_or_refused() {
+        check(dec!(1), Some(POW10[18]));
+        check(dec!(0.00000812), Some(8_120_000_000_000));
+        check(dec!(46319.5), Some(46_319_500_000_000_000_000_000));
+        check(dec!(0.000000000000000001), Some(1));
+        check(dec!(9999999999.999999999999999999), Some(MAX_PX - 1));
+        check(dec!(10000000000), None);
+        check(dec!(0), None);
+        check(dec!(-1), None);
+        // 19 decimals: refused unless the 19th digit is a zero
+        check(dec!(0.0000000000000000001), None);
+        check(Decimal::from_i128_with_scale(10, 19), Some(1));
+    }
+
+    #[test]
+    fn order_is_preserved_across_scales() {
+        let a = to_px(dec!(1.10)).unwrap();
+        let b = to_px(dec!(1.1)).unwrap();
+        let c = to_px(dec!(1.099999)).unwrap();
+        assert_eq!(a, b);
+        assert!(c < a);
+    }
+}
