@@ -106,3 +106,15 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_payloads_become_text() {
+        assert_eq!(panic_message(Box::new(String::from("formatted 42"))), "formatted 42");
+        assert_eq!(panic_message(Box::new("static text")), "static text");
+        assert_eq!(panic_message(Box::new(42_u8)), "panic with a non-string payload");
+    }
+}

@@ -297,6 +297,10 @@ impl ShutdownCoordinator {
     /// ([`ExitReason::Sigterm`]), and triggers the shutdown on the first of them. The handlers
     /// are installed before this returns; must be called inside a tokio runtime.
     ///
+    /// The handlers replace the default "terminate at once" for the rest of the process, so a
+    /// second Ctrl-C during the shutdown does not cut it short: the phases' time limits are what
+    /// bound how long the bot takes to stop.
+    ///
     /// # Errors
     /// [`SupervisorError::Signal`] when the OS refuses a handler.
     pub fn listen_for_os_signals(&self) -> Result<JoinHandle<()>, SupervisorError> {

@@ -46,7 +46,8 @@ pub struct WatchdogPass {
     pub late: Vec<String>,
     /// HEARTBEAT_LATE events emitted by this pass.
     pub reported: usize,
-    /// Set when enforce mode triggered a shutdown in this pass.
+    /// Set when enforce mode asked for a shutdown in this pass (if a shutdown had already been
+    /// triggered, the earlier reason stays the one the bot exits with).
     pub escalated: Option<ExitReason>,
 }
 

@@ -43,7 +43,8 @@ pub struct WatchdogConfig {
     pub grace: Duration,
     /// Repeat interval for reports about a task that stays silent (default 30 s).
     pub report_every: Duration,
-    /// Beats kept per task for the report (default 16; the registration time is the first).
+    /// Beats kept per task for the report (default 16; the registration time is the first;
+    /// 0 is treated as 1, the newest beat).
     pub history_len: usize,
     /// Warn-only or enforce.
     pub mode: WatchdogMode,
