@@ -195,14 +195,14 @@ impl TriggerState {
         }
     }
 
-    /// The candidate of the last step became a trigger: disarm until the price is above the
-    /// threshold again, and reset the reference of modes 3 and 4 to the trigger price.
+    /// The candidate of the last step became a trigger. Modes 1 and 2 disarm until the price is
+    /// above the threshold again; modes 3 and 4 reset their reference to the trigger price, which
+    /// ends this drop by itself (the next trigger needs a full new drop from that price).
     pub(crate) fn fired(&mut self, mode: TriggerMode, px: i128) {
-        self.armed = false;
         match mode {
             TriggerMode::RunningHigh => self.running_high = px,
             TriggerMode::AnchorReset => self.anchor = (self.last_k, px),
-            TriggerMode::WindowHigh | TriggerMode::WindowOpen => {}
+            TriggerMode::WindowHigh | TriggerMode::WindowOpen => self.armed = false,
         }
     }
 

@@ -1,0 +1,414 @@
+//! Cross-module behaviour of the signals crate: trigger modes on hand-written paths, guards
+//! through the engine, invariants as property tests, ATR against a published reference, and a
+//! replay over real candles.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::Serialize;
+use signals::{
+    atr, Decision, ExitConfig, GuardConfig, GuardKind, PositionExits, SignalEngine, SymbolId, Tick, Trigger,
+    TriggerConfig, TriggerMode,
+};
+use trading_core::{Candle, Symbol, Timestamp};
+
+use TriggerMode::{AnchorReset, RunningHigh, WindowHigh, WindowOpen};
+
+fn sym(s: &str) -> Symbol {
+    s.parse().unwrap()
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_millis(secs * 1_000)
+}
+
+/// Engine with `DROP_TRIGGER_VALUE = 0.98`, a 1-minute lookback and one symbol.
+fn engine(mode: TriggerMode, guards: GuardConfig) -> (SignalEngine, SymbolId) {
+    let mut e = SignalEngine::new(TriggerConfig::new(dec!(0.98), mode, 1).unwrap(), guards);
+    let id = e.register(sym("ETH/USDT")).unwrap();
+    (e, id)
+}
+
+/// Feeds `(seconds, price)` and returns the indexes of the ticks that fired.
+fn fired(mode: TriggerMode, path: &[(i64, Decimal)]) -> Vec<usize> {
+    let (mut e, id) = engine(mode, GuardConfig::none());
+    let mut out = Vec::new();
+    for (i, &(s, p)) in path.iter().enumerate() {
+        if let Decision::Fired(t) = e.on_tick(id, &Tick::new(at(s), p)).unwrap() {
+            assert_eq!(t.price, p);
+            assert!(p <= t.reference * dec!(0.98), "fired above the threshold: {t:?}");
+            out.push(i);
+        }
+    }
+    out
+}
+
+#[track_caller]
+fn check(name: &str, path: &[(i64, Decimal)], expected: [&[usize]; 4]) {
+    for (mode, want) in TriggerMode::ALL.into_iter().zip(expected) {
+        assert_eq!(fired(mode, path), want, "path {name:?}, mode {mode:?}");
+    }
+}
+
+#[test]
+fn modes_on_hand_written_paths() {
+    //                                        window high, window open, running high, anchor reset
+    let rising: Vec<_> = (0..11).map(|i| (i, Decimal::from(100 + i))).collect();
+    check("rising", &rising, [&[], &[], &[], &[]]);
+
+    let falling = [
+        (0, dec!(100)),
+        (10, dec!(99.5)),
+        (20, dec!(99)),
+        (30, dec!(98.5)),
+        (40, dec!(98)), // exactly 0.98 of 100: fires
+        (50, dec!(97.5)),
+        (55, dec!(97)),
+        (58, dec!(96)), // 96 / 98 < 0.98: a second drop for the modes that reset
+    ];
+    check("falling", &falling, [&[4], &[4], &[4, 7], &[4, 7]]);
+
+    let drop_after_new_high = [(0, dec!(100)), (10, dec!(105)), (20, dec!(103)), (30, dec!(102.9))];
+    check("drop after new high", &drop_after_new_high, [&[3], &[], &[3], &[3]]);
+
+    // 200 s without data: the 1-minute window is empty again; only the running high remembers
+    let gap = [(0, dec!(100)), (200, dec!(97)), (210, dec!(95))];
+    check("gap in data", &gap, [&[2], &[2], &[1, 2], &[2]]);
+
+    let recovers = [(0, dec!(100)), (5, dec!(97.9)), (6, dec!(97)), (7, dec!(99.5)), (8, dec!(100))];
+    check("drop that recovers", &recovers, [&[1], &[1], &[1], &[1]]);
+
+    let repeated = [
+        (0, dec!(100)),
+        (5, dec!(97.9)),
+        (10, dec!(100)),
+        (15, dec!(101)),
+        (20, dec!(98.9)),
+        (25, dec!(100)),
+        (30, dec!(97)),
+    ];
+    check("repeated drops", &repeated, [&[1, 4, 6], &[1, 6], &[1, 4, 6], &[1, 4, 6]]);
+
+    // a slow slide: no 2 % within any minute, 3 % from the all-time high; the anchor expires
+    // to the window high, the running high does not
+    let slow_slide = [(0, dec!(100)), (30, dec!(99)), (70, dec!(98.5)), (100, dec!(97))];
+    check("slow slide", &slow_slide, [&[], &[], &[3], &[]]);
+}
+
+#[test]
+fn ticks_in_one_bucket_and_out_of_order_ticks() {
+    let (mut e, id) = engine(WindowOpen, GuardConfig::none());
+    let tick = |ms: i64, p| Tick::new(Timestamp::from_millis(ms), p);
+    assert_eq!(e.on_tick(id, &tick(1_000, dec!(100))).unwrap(), Decision::NotTriggered);
+    // same 1-second bucket: the bucket's open stays 100
+    assert_eq!(e.on_tick(id, &tick(1_500, dec!(120))).unwrap(), Decision::NotTriggered);
+    assert_eq!(e.on_tick(id, &tick(1_400, dec!(50))).unwrap(), Decision::OutOfOrder);
+    assert!(
+        matches!(e.on_tick(id, &tick(2_000, dec!(98))).unwrap(), Decision::Fired(t) if t.reference == dec!(100))
+    );
+    assert_eq!(e.funnel().out_of_order, 1);
+    assert_eq!(e.funnel().evaluated, 3);
+}
+
+fn blocked_by(d: &Decision) -> Option<(GuardKind, Option<Decimal>, Decimal)> {
+    match d {
+        Decision::Blocked { by, .. } => Some((by.guard, by.value, by.threshold)),
+        _ => None,
+    }
+}
+
+#[test]
+fn market_crash_guard_follows_the_reference_symbol() {
+    let guards = GuardConfig::none().market_crash(sym("BTC/USDT"), 1, dec!(3)).unwrap();
+    let mut e = SignalEngine::new(TriggerConfig::new(dec!(0.98), WindowHigh, 1).unwrap(), guards);
+    let eth = e.register(sym("ETH/USDT")).unwrap();
+    e.on_tick(eth, &Tick::new(at(0), dec!(100))).unwrap();
+    // no BTC price yet: the guard cannot check, so it blocks
+    let d = e.on_tick(eth, &Tick::new(at(1), dec!(97))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::MarketCrash, None, dec!(-3))));
+    let btc = e.register(sym("BTC/USDT")).unwrap();
+    e.on_tick(btc, &Tick::new(at(2), dec!(50000))).unwrap();
+    e.on_tick(btc, &Tick::new(at(3), dec!(48000))).unwrap(); // -4 %
+    let d = e.on_tick(eth, &Tick::new(at(4), dec!(97))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::MarketCrash, Some(dec!(-4)), dec!(-3))));
+    e.on_tick(btc, &Tick::new(at(5), dec!(49000))).unwrap(); // -2 %
+    assert!(matches!(e.on_tick(eth, &Tick::new(at(6), dec!(97))).unwrap(), Decision::Fired(_)));
+    // BTC's own 4 % drop at 3 s was a candidate too, blocked by its own crash
+    assert_eq!(e.funnel().blocked_by(GuardKind::MarketCrash), 3);
+}
+
+fn flat_candles(n: usize, close: Decimal, range: Decimal) -> Vec<Candle> {
+    (0..n)
+        .map(|i| Candle {
+            open_time: Timestamp::from_millis(i as i64 * 60_000),
+            open: close,
+            high: close + range / Decimal::TWO,
+            low: close - range / Decimal::TWO,
+            close,
+            volume: Decimal::ONE,
+            quote_volume: None,
+        })
+        .collect()
+}
+
+#[test]
+fn volatility_guard_uses_atr_percent_of_candles() {
+    let guards = GuardConfig::none().volatility(14, dec!(2)).unwrap();
+    let (mut e, id) = engine(WindowHigh, guards);
+    e.on_tick(id, &Tick::new(at(0), dec!(100))).unwrap();
+    let d = e.on_tick(id, &Tick::new(at(1), dec!(97))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::Volatility, None, dec!(2))));
+    assert_eq!(e.update_candles(id, &flat_candles(20, dec!(100), dec!(5))).unwrap(), Some(dec!(5)));
+    let d = e.on_tick(id, &Tick::new(at(2), dec!(97))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::Volatility, Some(dec!(5)), dec!(2))));
+    assert_eq!(e.update_candles(id, &flat_candles(20, dec!(100), dec!(1))).unwrap(), Some(dec!(1)));
+    assert!(matches!(e.on_tick(id, &Tick::new(at(3), dec!(97))).unwrap(), Decision::Fired(_)));
+    assert!(e.update_candles(id, &flat_candles(3, dec!(100), dec!(1))).is_err());
+}
+
+#[test]
+fn cooldown_after_trigger_and_exit_then_blacklist() {
+    let guards =
+        GuardConfig::none().cooldown(Duration::from_secs(30)).unwrap().blacklist(vec![sym("BAD/USDT")]);
+    let (mut e, id) = engine(RunningHigh, guards);
+    e.on_tick(id, &Tick::new(at(0), dec!(100))).unwrap();
+    assert!(matches!(e.on_tick(id, &Tick::new(at(1), dec!(98))).unwrap(), Decision::Fired(_)));
+    // a new 2 % drop from the reset high 98, 9 s after the trigger
+    let d = e.on_tick(id, &Tick::new(at(10), dec!(96))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::Cooldown, Some(dec!(9)), dec!(30))));
+    assert!(matches!(e.on_tick(id, &Tick::new(at(31), dec!(96))).unwrap(), Decision::Fired(_)));
+    e.record_exit(id, at(40)).unwrap();
+    e.on_tick(id, &Tick::new(at(41), dec!(100))).unwrap();
+    let d = e.on_tick(id, &Tick::new(at(45), dec!(90))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::Cooldown, Some(dec!(5)), dec!(30))));
+
+    let bad = e.register(sym("BAD/USDT")).unwrap();
+    e.on_tick(bad, &Tick::new(at(0), dec!(10))).unwrap();
+    let d = e.on_tick(bad, &Tick::new(at(1), dec!(9))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::Blacklist, Some(dec!(1)), dec!(0))));
+    e.set_blacklisted(bad, false).unwrap();
+    assert!(matches!(e.on_tick(bad, &Tick::new(at(2), dec!(9))).unwrap(), Decision::Fired(_)));
+    e.set_blacklisted(id, true).unwrap();
+    let d = e.on_tick(id, &Tick::new(at(200), dec!(50))).unwrap();
+    assert_eq!(blocked_by(&d).map(|b| b.0), Some(GuardKind::Blacklist));
+}
+
+#[test]
+fn volume_and_falling_knife_guards() {
+    let guards =
+        GuardConfig::none().min_quote_volume_24h(dec!(1000000)).unwrap().falling_knife(dec!(10)).unwrap();
+    let (mut e, id) = engine(WindowHigh, guards);
+    let tick = |s, p, v: Option<Decimal>| Tick { quote_volume_24h: v, ..Tick::new(at(s), p) };
+    e.on_tick(id, &tick(0, dec!(100), Some(dec!(5000000)))).unwrap();
+    let d = e.on_tick(id, &tick(1, dec!(97), Some(dec!(999999)))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::QuoteVolume, Some(dec!(999999)), dec!(1000000))));
+    let d = e.on_tick(id, &tick(2, dec!(85), None)).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::QuoteVolume, None, dec!(1000000))));
+    let d = e.on_tick(id, &tick(3, dec!(85), Some(dec!(2000000)))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::FallingKnife, Some(dec!(15)), dec!(10))));
+    assert!(matches!(e.on_tick(id, &tick(4, dec!(91), Some(dec!(2000000)))).unwrap(), Decision::Fired(_)));
+    let f = e.funnel();
+    assert_eq!((f.evaluated, f.blocked_total(), f.fired, f.not_triggered), (5, 3, 1, 1));
+}
+
+#[test]
+fn exits_follow_an_engine_trigger() {
+    let (mut e, id) = engine(AnchorReset, GuardConfig::none());
+    e.on_tick(id, &Tick::new(at(0), dec!(100))).unwrap();
+    let Decision::Fired(t) = e.on_tick(id, &Tick::new(at(1), dec!(97))).unwrap() else {
+        panic!("no trigger")
+    };
+    let cfg = ExitConfig::none().take_profit_pct(dec!(2)).unwrap().stop_loss_pct(dec!(5)).unwrap();
+    let mut pos = PositionExits::new(&cfg, t.price, t.ts).unwrap();
+    assert_eq!(pos.on_price(at(2), dec!(98)).unwrap(), None);
+    let exit = pos.on_price(at(3), dec!(99)).unwrap().unwrap();
+    assert_eq!((exit.rule, exit.level, exit.price), (signals::ExitRule::TakeProfit, dec!(98.94), dec!(99)));
+}
+
+// --- property tests ---------------------------------------------------------------------------
+
+fn mode_strategy() -> impl Strategy<Value = TriggerMode> {
+    prop::sample::select(TriggerMode::ALL.to_vec())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn never_fires_on_a_rising_path(
+        mode in mode_strategy(),
+        start in 1_u32..1_000_000,
+        steps in prop::collection::vec((0_u32..500, 0_i64..120_000), 1..200),
+    ) {
+        let (mut e, id) = engine(mode, GuardConfig::none());
+        let (mut price, mut ms) = (i64::from(start), 0_i64);
+        for (up, dt) in steps {
+            price += i64::from(up);
+            ms += dt;
+            let d = e.on_tick(id, &Tick::new(Timestamp::from_millis(ms), Decimal::new(price, 4))).unwrap();
+            prop_assert_eq!(d, Decision::NotTriggered);
+        }
+    }
+
+    #[test]
+    fn anchor_reset_fires_once_per_drop(
+        before in prop::collection::vec((1_u32..2_000, 0_i64..5_000), 1..50),
+        // after the trigger at price p, prices stay in (p * 0.98, p]: no new high, no new drop
+        after in prop::collection::vec((0_u32..1_000_000, 0_i64..90_000), 1..200),
+    ) {
+        let (mut e, id) = engine(AnchorReset, GuardConfig::none());
+        let mut ms = 0_i64;
+        for (p, dt) in before {
+            ms += dt;
+            e.on_tick(id, &Tick::new(Timestamp::from_millis(ms), Decimal::new(i64::from(p) + 10_000, 2))).unwrap();
+        }
+        ms += 1;
+        let p = dec!(10);
+        let first = e.on_tick(id, &Tick::new(Timestamp::from_millis(ms), p)).unwrap();
+        prop_assert!(matches!(first, Decision::Fired(_)), "{:?}", first);
+        let fired_before = e.funnel().fired;
+        for (frac, dt) in after {
+            ms += dt;
+            // p * (0.98 + 0.02 * (frac + 1) / 1_000_001): strictly above p * 0.98, at most p
+            let price = (p * (dec!(0.98) + dec!(0.02) * Decimal::from(frac + 1) / dec!(1000001))).round_dp(12);
+            let d = e.on_tick(id, &Tick::new(Timestamp::from_millis(ms), price)).unwrap();
+            prop_assert!(!matches!(d, Decision::Fired(_)), "second fire at {} after {}: {:?}", price, p, d);
+        }
+        prop_assert_eq!(e.funnel().fired, fired_before);
+    }
+
+    #[test]
+    fn ring_buffers_never_exceed_their_bound(
+        mode in mode_strategy(),
+        ticks in prop::collection::vec((1_u32..100_000, -3_000_i64..3_000), 1..600),
+    ) {
+        let (mut e, id) = engine(mode, GuardConfig::none());
+        let bound = e.trigger_config().max_window_buckets();
+        let mut ms = 1_000_000_i64;
+        for (p, dt) in ticks {
+            ms += dt; // negative steps make out-of-order ticks
+            e.on_tick(id, &Tick::new(Timestamp::from_millis(ms), Decimal::new(i64::from(p), 2))).unwrap();
+            let (len, b) = e.window_len(id).unwrap();
+            prop_assert_eq!(b, bound);
+            prop_assert!(len <= bound, "{} entries, bound {}", len, bound);
+        }
+    }
+}
+
+#[test]
+fn a_falling_path_fills_the_window_exactly_to_its_bound() {
+    for mode in [WindowHigh, WindowOpen, AnchorReset] {
+        let (mut e, id) = engine(mode, GuardConfig::none());
+        let mut max_len = 0;
+        for s in 0..300 {
+            e.on_tick(id, &Tick::new(at(s), Decimal::from(100_000 - s))).unwrap();
+            max_len = max_len.max(e.window_len(id).unwrap().0);
+        }
+        assert_eq!(max_len, 61, "{mode:?}: 60 one-second buckets plus the current one");
+    }
+}
+
+// --- ATR against the published reference ------------------------------------------------------
+
+#[test]
+fn atr_matches_the_stockcharts_reference() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/cs-atr.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut candles = Vec::new();
+    let mut expected = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let d = |i: usize| -> Decimal { f[i].parse().unwrap() };
+        candles.push(Candle {
+            open_time: Timestamp::EPOCH,
+            open: d(3),
+            high: d(1),
+            low: d(2),
+            close: d(3),
+            volume: Decimal::ZERO,
+            quote_volume: None,
+        });
+        expected.push(d(5));
+    }
+    let params: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path.with_file_name("PARAMS.json")).unwrap()).unwrap();
+    let period = params["files"]["cs-atr.csv"]["params"]["window"].as_u64().unwrap() as usize;
+    assert_eq!(period, 14);
+    let ours = atr(&candles, period).unwrap();
+    assert_eq!(ours.len(), expected.len());
+    let mut compared = 0;
+    for (i, (got, want)) in ours.iter().zip(&expected).enumerate() {
+        if i + 1 < period {
+            assert_eq!(*got, None, "row {i} is warm-up");
+            continue;
+        }
+        let got = got.unwrap();
+        // the reference keeps 10 significant digits
+        assert!((got - want).abs() <= dec!(0.000000001), "row {i}: ours {got}, reference {want}");
+        compared += 1;
+    }
+    assert_eq!(compared, expected.len() - (period - 1));
+}
+
+// --- replay over real candles -----------------------------------------------------------------
+
+#[derive(Serialize)]
+struct ReplayTrigger {
+    ts: String,
+    reference: Decimal,
+    price: Decimal,
+    drop_pct: Decimal,
+}
+
+#[derive(Serialize)]
+struct ReplayResult {
+    mode: TriggerMode,
+    funnel: signals::Funnel,
+    triggers: Vec<ReplayTrigger>,
+}
+
+#[test]
+fn replay_btc_minute_candles() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ohlcv");
+    let file = dir.join("nautilus_btc-perp-20211231-20220201_1m.csv");
+    if !file.exists() {
+        println!("fixture folder {} is absent: replay test skipped", dir.display());
+        return;
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut ticks = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 6, "line {}: {line}", n + 1);
+        let open = chrono::NaiveDateTime::parse_from_str(f[0], "%Y-%m-%d %H:%M:%S%.f").unwrap().and_utc();
+        // one tick per candle: its close, at the candle's end
+        let ts = Timestamp::from_datetime(open) + Duration::from_secs(60);
+        ticks.push(Tick::new(ts, f[4].parse::<Decimal>().unwrap()));
+    }
+    assert!(ticks.len() > 40_000);
+    let results: Vec<ReplayResult> = TriggerMode::ALL
+        .into_iter()
+        .map(|mode| {
+            let mut e =
+                SignalEngine::new(TriggerConfig::new(dec!(0.985), mode, 15).unwrap(), GuardConfig::none());
+            let id = e.register(sym("BTC/USDT")).unwrap();
+            let mut triggers = Vec::new();
+            for t in &ticks {
+                if let Decision::Fired(Trigger { ts, reference, price, drop_pct, .. }) =
+                    e.on_tick(id, t).unwrap()
+                {
+                    assert!(price <= reference * dec!(0.985));
+                    triggers.push(ReplayTrigger { ts: ts.to_rfc3339(), reference, price, drop_pct });
+                }
+            }
+            let funnel = e.funnel().clone();
+            assert_eq!(funnel.evaluated, ticks.len() as u64 - funnel.out_of_order);
+            ReplayResult { mode, funnel, triggers }
+        })
+        .collect();
+    insta::assert_json_snapshot!("replay_btc_perp_1m_0985_15min", results);
+}
