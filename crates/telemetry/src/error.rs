@@ -46,3 +46,48 @@ pub enum TelemetryError {
     #[error("a global tracing subscriber is already installed: {0}")]
     TracingInit(String),
 }
+
+/// A line of `events.jsonl` that could not be read; the reader reports it and goes on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The line is not a valid event record (bad JSON, unknown `event_type`, wrong field).
+    #[error("line {line}: {source}")]
+    Parse {
+        /// 1-based line number.
+        line: u64,
+        /// The parser's error (with column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The line was written by a newer schema than this reader understands.
+    #[error("line {line}: schema {schema} is newer than the supported {supported}")]
+    UnsupportedSchema {
+        /// 1-based line number.
+        line: u64,
+        /// The line's schema version.
+        schema: u32,
+        /// The newest version this reader knows.
+        supported: u32,
+    },
+    /// Reading failed at this line; nothing after it was read.
+    #[error("line {line}: read failed: {source}")]
+    Io {
+        /// 1-based line number.
+        line: u64,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl LineError {
+    /// The 1-based line number the error refers to.
+    pub fn line(&self) -> u64 {
+        match self {
+            LineError::Parse { line, .. }
+            | LineError::UnsupportedSchema { line, .. }
+            | LineError::Io { line, .. } => *line,
+        }
+    }
+}

@@ -593,3 +593,70 @@ fn ts_de<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         .map(|dt| Timestamp::from_datetime(dt.to_utc()))
         .map_err(|e| serde::de::Error::custom(format!("ts {text:?} is not RFC 3339: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::sample_events;
+
+    /// Every `event_type` the derived deserializer knows, taken from its "unknown variant"
+    /// message: the list the compiler derived from the enum, so it cannot drift.
+    fn all_event_types() -> BTreeSet<String> {
+        let err = serde_json::from_str::<Event>(r#"{"event_type":"__NONE__","payload":{}}"#).unwrap_err();
+        let text = err.to_string();
+        let list =
+            text.split("expected one of ").nth(1).unwrap_or_else(|| panic!("unexpected message: {text}"));
+        let list = list.split(" at line").next().unwrap();
+        list.split(", ").map(|name| name.trim_matches('`').to_owned()).collect()
+    }
+
+    #[test]
+    fn samples_cover_every_variant_exactly_once() {
+        let all = all_event_types();
+        assert!(all.len() >= 30, "{all:?}");
+        let samples: Vec<&str> = sample_events().iter().map(Event::event_type).collect();
+        let distinct: BTreeSet<String> = samples.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(distinct.len(), samples.len(), "a variant has two samples: {samples:?}");
+        let missing: Vec<_> = all.difference(&distinct).collect();
+        assert!(missing.is_empty(), "variants without a sample in sample_events(): {missing:?}");
+        assert_eq!(distinct, all);
+    }
+
+    #[test]
+    fn every_event_round_trips_through_a_jsonl_line() {
+        for (i, event) in sample_events().into_iter().enumerate() {
+            let record = EventRecord {
+                ts: Timestamp::from_millis(1_700_000_000_123 + i as i64),
+                event,
+                schema: SCHEMA_VERSION,
+                run_id: RunId::new("run-x"),
+            };
+            let line = serde_json::to_string(&record).unwrap();
+            assert!(!line.contains('\n'), "one line per event: {line}");
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(value["event_type"], record.event.event_type(), "{line}");
+            assert_eq!(value["schema"], SCHEMA_VERSION, "{line}");
+            assert_eq!(value["run_id"], "run-x", "{line}");
+            assert!(value["ts"].as_str().unwrap().ends_with(&format!(".{:03}Z", 123 + i)), "{line}");
+            assert!(value["payload"].is_object(), "{line}");
+            let back: EventRecord = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(back, record);
+        }
+    }
+
+    #[test]
+    fn decimals_are_strings_and_enums_are_screaming_snake_case() {
+        let event = Event::ExitSignal {
+            symbol: "BTC/USDT".parse().unwrap(),
+            reason: ExitReason::TakeProfit,
+            price: Decimal::new(640_105, 1),
+            entry_price: Decimal::new(1, 8),
+        };
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"event_type":"EXIT_SIGNAL","payload":{"symbol":"BTC/USDT","reason":"TAKE_PROFIT","price":"64010.5","entry_price":"0.00000001"}}"#
+        );
+    }
+}

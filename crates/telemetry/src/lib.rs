@@ -2,37 +2,58 @@
 //! tracing set-up for the drop-trading bot.
 //!
 //! - [`Event`]: every event the bot emits, one variant per `event_type`; a new event is a
-//!   compile-time change. [`EventSink`] is the seam components emit through.
+//!   compile-time change. [`EventSink`] is the seam components emit through; [`EventRecord`] is
+//!   one line of `events.jsonl` (`ts`, `event_type`, `payload`, `schema`, `run_id`).
 //! - [`Telemetry`]: the handle to the background writer of `events.jsonl`. `emit` never blocks
 //!   and never fails; losses are counted and written as `TELEMETRY_DROPPED`.
+//!   [`Telemetry::shutdown`] writes, reports and `fsync`s what is left.
+//! - [`read_events`] / [`EventReader`]: typed reading back, bad lines reported by number.
+//! - [`Session`]: creates `sessions/session_YYYYMMDD_HHMMSS[_suffix]/` and resolves its
+//!   [`SessionPaths`]; [`apply_retention`] prunes old sessions by a [`RetentionPolicy`].
+//! - [`build_dispatch`] / [`install`]: tracing to `bot.log` and the console, plus the optional
+//!   JSON debug trace (`ENGINE_DEBUG_TRACE=true`).
+//!
+//! Test helpers ([`MemorySink`], `sample_events`) are behind the `test-utils` feature.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use telemetry::{Event, EventSink, RunId, Telemetry, WriterConfig};
+//! use telemetry::{read_events, Event, EventSink, Session, Telemetry, WriterConfig};
 //! use trading_core::{ManualClock, Timestamp};
 //!
-//! # let dir = tempfile::tempdir()?;
+//! # let root = tempfile::tempdir()?;
 //! # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-//! # runtime.block_on(async {
 //! let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
-//! let telemetry = Telemetry::start(dir.path().join("events.jsonl"), RunId::new("run-1"), clock,
-//!     WriterConfig::default())?;
-//! telemetry.emit(Event::LoopLag { lag_ms: 12, threshold_ms: 10 });
-//! let summary = telemetry.shutdown().await;
-//! assert_eq!((summary.written, summary.dropped), (1, 0));
-//! # Ok::<(), telemetry::TelemetryError>(())
-//! # })?;
+//! let session = Session::create(&root.path().join("sessions"), &*clock, None)?;
+//! assert_eq!(session.name(), "session_20231114_221320");
+//! runtime.block_on(async {
+//!     let telemetry = Telemetry::start(&session.paths().events, session.run_id().clone(), clock,
+//!         WriterConfig::default())?;
+//!     telemetry.emit(Event::LoopLag { lag_ms: 12, threshold_ms: 10 });
+//!     let summary = telemetry.shutdown().await;
+//!     assert_eq!((summary.written, summary.dropped), (1, 0));
+//!     Ok::<(), telemetry::TelemetryError>(())
+//! })?;
+//! let log = read_events(&session.paths().events)?;
+//! assert_eq!(log.records[0].event, Event::LoopLag { lag_ms: 12, threshold_ms: 10 });
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod error;
 mod event;
+mod logging;
 #[cfg(any(test, feature = "test-utils"))]
 mod memory;
+mod reader;
+mod retention;
+mod session;
 mod writer;
 
-pub use error::TelemetryError;
+pub use error::{LineError, TelemetryError};
 pub use event::{Event, EventRecord, EventSink, ExitReason, RunId, Tier, SCHEMA_VERSION};
+pub use logging::{build_dispatch, install, DebugTrace, LogConfig, LogSetup, DEBUG_TRACE_ENV};
 #[cfg(any(test, feature = "test-utils"))]
-pub use memory::MemorySink;
+pub use memory::{sample_events, MemorySink};
+pub use reader::{read_events, EventLog, EventReader};
+pub use retention::{apply_retention, RemovedSession, RetentionPolicy, RetentionProblem, RetentionReport};
+pub use session::{Session, SessionPaths};
 pub use writer::{Telemetry, WriterConfig, WriterSummary};
