@@ -1,0 +1,886 @@
+//! The simulated market: a universe of symbols with realistic parameters and a seeded
+//! jump-diffusion price path per symbol (or a replayed OHLCV path), stepped on simulated time.
+//!
+//! Internally prices are integer counts of the symbol's tick (`u32`) and the random walk runs
+//! on `f64` log prices; every conversion to a price rounds to the tick explicitly and every
+//! reported price is a [`Decimal`] built from the integer tick count.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use trading_core::{Interval, MarketRules, Symbol, Timestamp};
+
+use crate::replay::{load_ohlcv, ReplayPath};
+use crate::{SimConfig, SimError};
+
+const MINUTE: i64 = 60_000;
+const DAY: i64 = 86_400_000;
+const MAX_TICKS: f64 = 1_000_000_000.0;
+
+/// Well-known markets first (approximate price levels), so a default universe looks familiar.
+const KNOWN: &[(&str, f64)] = &[
+    ("BTC", 65_000.0),
+    ("ETH", 3_400.0),
+    ("BNB", 580.0),
+    ("SOL", 150.0),
+    ("XRP", 0.52),
+    ("DOGE", 0.15),
+    ("ADA", 0.45),
+    ("TRX", 0.12),
+    ("AVAX", 35.0),
+    ("SHIB", 0.000_024),
+    ("DOT", 7.0),
+    ("LINK", 15.0),
+    ("BCH", 450.0),
+    ("NEAR", 6.0),
+    ("LTC", 80.0),
+    ("UNI", 8.0),
+    ("PEPE", 0.000_012),
+    ("ICP", 12.0),
+    ("ETC", 27.0),
+    ("APT", 9.0),
+    ("FIL", 5.5),
+    ("ATOM", 8.5),
+    ("ARB", 1.1),
+    ("OP", 2.3),
+    ("XLM", 0.11),
+    ("INJ", 25.0),
+    ("HBAR", 0.09),
+    ("VET", 0.03),
+    ("SUI", 1.0),
+    ("AAVE", 95.0),
+];
+
+/// Static description of one market.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub(crate) symbol: Symbol,
+    pub(crate) venue_id: String,
+    pub(crate) rules: MarketRules,
+    pub(crate) tick: Decimal,
+    pub(crate) step: Decimal,
+    tick_f: f64,
+    step_f: f64,
+    /// Volatility per sqrt(second) of the log price.
+    sigma: f64,
+    spread_ticks: u32,
+    /// Mean top-of-book quantity (base asset).
+    depth: f64,
+    /// Mean traded base volume per second.
+    volume_per_s: f64,
+    /// Sharp drops per second.
+    drop_rate: f64,
+}
+
+/// Top of book at one moment, in Decimal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Top {
+    pub(crate) bid: Decimal,
+    pub(crate) bid_qty: Decimal,
+    pub(crate) ask: Decimal,
+    pub(crate) ask_qty: Decimal,
+    pub(crate) last: Decimal,
+    pub(crate) last_qty: Decimal,
+    pub(crate) ts: Timestamp,
+}
+
+/// One aggregated candle with everything a Binance kline row carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Kline {
+    pub(crate) open_time: i64,
+    pub(crate) close_time: i64,
+    pub(crate) open: Decimal,
+    pub(crate) high: Decimal,
+    pub(crate) low: Decimal,
+    pub(crate) close: Decimal,
+    pub(crate) volume: Decimal,
+    pub(crate) quote_volume: Decimal,
+    pub(crate) trades: u64,
+    pub(crate) taker_buy_volume: Decimal,
+    pub(crate) taker_buy_quote_volume: Decimal,
+}
+
+/// Rolling 24 h statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stats24h {
+    pub(crate) open: Decimal,
+    pub(crate) high: Decimal,
+    pub(crate) low: Decimal,
+    pub(crate) last: Decimal,
+    pub(crate) volume: Decimal,
+    pub(crate) quote_volume: Decimal,
+    pub(crate) open_time: i64,
+    pub(crate) close_time: i64,
+    pub(crate) first_id: i64,
+    pub(crate) last_id: i64,
+    pub(crate) count: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MinuteCandle {
+    minute: i64,
+    o: u32,
+    h: u32,
+    l: u32,
+    c: u32,
+    volume: f32,
+    trades: u32,
+}
+
+impl MinuteCandle {
+    fn new(minute: i64, price: u32) -> Self {
+        MinuteCandle { minute, o: price, h: price, l: price, c: price, volume: 0.0, trades: 0 }
+    }
+
+    fn update(&mut self, price: u32) {
+        self.h = self.h.max(price);
+        self.l = self.l.min(price);
+        self.c = price;
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Driver {
+    /// Jump diffusion: permanent log price `x` with mean reversion to `anchor`, plus a transient
+    /// component from drops/pumps that decays (the partial recovery).
+    Walk {
+        x: f64,
+        anchor: f64,
+        transient: f64,
+        decay: f64,
+    },
+    Replay(Box<ReplayPath>),
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    driver: Driver,
+    rng: ChaCha8Rng,
+    mid: u32,
+    bid_qty: f64,
+    ask_qty: f64,
+    last_at_ask: bool,
+    last_qty: f64,
+    candles: VecDeque<MinuteCandle>,
+    current: MinuteCandle,
+    trade_seq: i64,
+    listed: bool,
+}
+
+/// The whole simulated market.
+#[derive(Debug, Clone)]
+pub(crate) struct Market {
+    specs: Vec<Spec>,
+    states: Vec<State>,
+    by_venue_id: BTreeMap<String, usize>,
+    by_symbol: BTreeMap<Symbol, usize>,
+    /// Time of the last step (ms).
+    now: i64,
+    step_ms: i64,
+    history_cap: usize,
+    seed: u64,
+}
+
+fn ln_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    let u: f64 = rng.random();
+    (lo.ln() + u * (hi.ln() - lo.ln())).exp()
+}
+
+fn pow10(exp: i32) -> Decimal {
+    if exp >= 0 {
+        Decimal::from(10u64.pow(exp.unsigned_abs().min(18)))
+    } else {
+        Decimal::new(1, exp.unsigned_abs().min(28))
+    }
+}
+
+fn known_or_synthetic_name(i: usize) -> String {
+    if let Some((name, _)) = KNOWN.get(i) {
+        return (*name).to_owned();
+    }
+    const C: &[u8] = b"BCDFGHJKLMNPRSTVWZ";
+    const V: &[u8] = b"AEIOU";
+    let syl = |k: usize| {
+        let k = k % (C.len() * V.len());
+        [C[k / V.len()] as char, V[k % V.len()] as char]
+    };
+    let n = C.len() * V.len();
+    let j = i - KNOWN.len();
+    let mut name: String = syl(j).iter().chain(syl(j / n).iter()).collect();
+    if j >= n * n {
+        name.extend(syl(j / (n * n)));
+    }
+    if KNOWN.iter().any(|(k, _)| *k == name) {
+        name.push('X');
+    }
+    name
+}
+
+impl Spec {
+    fn new(
+        symbol: Symbol,
+        venue_id: String,
+        price: f64,
+        rng: &mut ChaCha8Rng,
+        known: bool,
+    ) -> Result<Spec, SimError> {
+        let mag = price.log10().floor() as i32;
+        let tick_scale = (5 - mag).clamp(0, 8);
+        let tick = pow10(-tick_scale);
+        let step = pow10(-(mag + 1).clamp(-8, 8));
+        let tick_f = 10f64.powi(-tick_scale);
+        let step_f = 10f64.powi(-(mag + 1).clamp(-8, 8));
+        let daily_quote_volume = if known { ln_uniform(rng, 5e7, 2e9) } else { ln_uniform(rng, 2e5, 3e8) };
+        let daily_vol = if known { ln_uniform(rng, 0.02, 0.05) } else { ln_uniform(rng, 0.03, 0.12) };
+        let spread_bps = if known { ln_uniform(rng, 0.5, 5.0) } else { ln_uniform(rng, 2.0, 40.0) };
+        let spread_ticks = ((price * spread_bps / 1e4) / tick_f).round().clamp(1.0, 10_000.0) as u32;
+        let depth_quote = daily_quote_volume / 86_400.0 * ln_uniform(rng, 3.0, 60.0);
+        let rules = MarketRules::builder(symbol.clone(), venue_id.clone())
+            .tick_size(tick)
+            .min_price(tick)
+            .max_price(tick * Decimal::from(1_000_000_000u64))
+            .step_size(step)
+            .min_qty(step)
+            .max_qty(Decimal::from(90_000_000u64).max(step))
+            .min_notional(Decimal::from(5))
+            .max_notional(Decimal::from(9_000_000u64))
+            .build()?;
+        Ok(Spec {
+            symbol,
+            venue_id,
+            rules,
+            tick,
+            step,
+            tick_f,
+            step_f,
+            sigma: daily_vol / 86_400f64.sqrt(),
+            spread_ticks,
+            depth: depth_quote / price,
+            volume_per_s: daily_quote_volume / price / 86_400.0,
+            drop_rate: 0.0,
+        })
+    }
+
+    fn ticks(&self, price: f64) -> u32 {
+        (price / self.tick_f).round().clamp(1.0, MAX_TICKS) as u32
+    }
+
+    pub(crate) fn price(&self, ticks: u32) -> Decimal {
+        Decimal::from(ticks) * self.tick
+    }
+
+    /// Base quantity rounded down to the step (at least one step).
+    fn qty(&self, q: f64) -> Decimal {
+        let steps = (q / self.step_f).floor().clamp(1.0, 1e15) as u64;
+        Decimal::from(steps) * self.step
+    }
+
+    fn volume(&self, v: f64) -> Decimal {
+        let scale = self.step.scale();
+        Decimal::from_f64(v).unwrap_or_default().round_dp_with_strategy(scale, RoundingStrategy::ToZero)
+    }
+}
+
+fn quote_amount(v: f64) -> Decimal {
+    Decimal::from_f64(v).unwrap_or_default().round_dp_with_strategy(8, RoundingStrategy::ToZero)
+}
+
+impl Market {
+    pub(crate) fn new(config: &SimConfig, start: Timestamp) -> Result<Market, SimError> {
+        let step_ms = i64::try_from(config.tick_interval.as_millis()).unwrap_or(1000).max(1);
+        let history_cap = config.history_minutes as usize;
+        let history_ms = i64::from(config.history_minutes) * MINUTE;
+        let mut specs = Vec::new();
+        let mut states = Vec::new();
+        let mk_rng = |stream: u64| {
+            let mut r = ChaCha8Rng::seed_from_u64(config.seed);
+            r.set_stream(stream);
+            r
+        };
+        if config.replay.is_empty() {
+            for i in 0..config.symbols {
+                let mut spec_rng = mk_rng(2 * i as u64 + 1);
+                let base = known_or_synthetic_name(i);
+                let known = i < KNOWN.len();
+                let price = match KNOWN.get(i) {
+                    Some((_, p)) => *p * ln_uniform(&mut spec_rng, 0.9, 1.1),
+                    None => ln_uniform(&mut spec_rng, 1e-4, 2e3),
+                };
+                let symbol = Symbol::new(&base, "USDT")?;
+                let mut spec = Spec::new(symbol, format!("{base}USDT"), price, &mut spec_rng, known)?;
+                spec.drop_rate = config.drops_per_hour / 3600.0;
+                let driver = Driver::Walk { x: price.ln(), anchor: price.ln(), transient: 0.0, decay: 1.0 };
+                let state = State::new(driver, mk_rng(2 * i as u64 + 2), &spec, price);
+                specs.push(spec);
+                states.push(state);
+            }
+        } else {
+            for (i, src) in config.replay.iter().enumerate() {
+                let candles = load_ohlcv(&src.path)?;
+                let path = ReplayPath::new(&candles, start, history_ms);
+                let mut spec_rng = mk_rng(2 * i as u64 + 1);
+                let price = path.first_price().max(1e-12);
+                let venue_id = format!("{}{}", src.symbol.base(), src.symbol.quote());
+                let spec = Spec::new(src.symbol.clone(), venue_id, price, &mut spec_rng, false)?;
+                let state =
+                    State::new(Driver::Replay(Box::new(path)), mk_rng(2 * i as u64 + 2), &spec, price);
+                specs.push(spec);
+                states.push(state);
+            }
+        }
+        let mut by_venue_id = BTreeMap::new();
+        let mut by_symbol = BTreeMap::new();
+        for (i, s) in specs.iter().enumerate() {
+            if by_venue_id.insert(s.venue_id.clone(), i).is_some() {
+                return Err(SimError::Config {
+                    field: "replay",
+                    value: s.venue_id.clone(),
+                    reason: "each replayed symbol must be listed once",
+                });
+            }
+            by_symbol.insert(s.symbol.clone(), i);
+        }
+        let start_ms = start.as_millis();
+        let mut market = Market {
+            specs,
+            states,
+            by_venue_id,
+            by_symbol,
+            now: start_ms,
+            step_ms,
+            history_cap,
+            seed: config.seed,
+        };
+        market.build_history(start_ms);
+        Ok(market)
+    }
+
+    /// Generates `history_cap` one-minute candles before `start` and sets the live state at the
+    /// end of them.
+    fn build_history(&mut self, start: i64) {
+        let start_minute = start.div_euclid(MINUTE);
+        let first = start_minute - self.history_cap as i64;
+        for (spec, st) in self.specs.iter().zip(self.states.iter_mut()) {
+            st.candles.clear();
+            for minute in first..start_minute {
+                let t0 = minute * MINUTE;
+                let open = st.mid;
+                let (close, wick) = match &mut st.driver {
+                    Driver::Walk { .. } => {
+                        st.walk(spec, 60.0);
+                        let z: f64 = st.rng.sample(StandardNormal);
+                        (st.mid, (z.abs() * spec.sigma * 60f64.sqrt() * 0.5).exp())
+                    }
+                    Driver::Replay(p) => {
+                        st.mid = spec.ticks(p.price_at(t0 + MINUTE - 1));
+                        (st.mid, 1.0)
+                    }
+                };
+                let (mut h, mut l) = (open.max(close), open.min(close));
+                if let Driver::Replay(p) = &st.driver {
+                    for k in 0..6 {
+                        let m = spec.ticks(p.price_at(t0 + k * MINUTE / 6));
+                        h = h.max(m);
+                        l = l.min(m);
+                    }
+                }
+                let h = ((f64::from(h) * wick).round().min(MAX_TICKS) as u32).max(h);
+                let l = ((f64::from(l) / wick).round().max(1.0) as u32).min(l);
+                let volume = match &st.driver {
+                    Driver::Walk { .. } => spec.volume_per_s * 60.0 * st.rng.random_range(0.3..1.7),
+                    Driver::Replay(p) => p.volume_rate_at(t0) * MINUTE as f64,
+                };
+                let trades = st.rng.random_range(5..200u32);
+                st.trade_seq += i64::from(trades);
+                st.candles.push_back(MinuteCandle {
+                    minute,
+                    o: open,
+                    h,
+                    l,
+                    c: close,
+                    volume: volume as f32,
+                    trades,
+                });
+            }
+            st.current = MinuteCandle::new(start_minute, st.mid);
+        }
+        self.now = start;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub(crate) fn spec(&self, i: usize) -> &Spec {
+        &self.specs[i]
+    }
+
+    pub(crate) fn specs(&self) -> &[Spec] {
+        &self.specs
+    }
+
+    pub(crate) fn is_listed(&self, i: usize) -> bool {
+        self.states.get(i).is_some_and(|s| s.listed)
+    }
+
+    pub(crate) fn set_listed(&mut self, i: usize, listed: bool) {
+        if let Some(s) = self.states.get_mut(i) {
+            s.listed = listed;
+        }
+    }
+
+    /// Market index of a venue id (`BTCUSDT`), listed or not.
+    pub(crate) fn index(&self, venue_id: &str) -> Option<usize> {
+        self.by_venue_id.get(venue_id).copied()
+    }
+
+    /// Market index of a unified symbol.
+    pub(crate) fn index_of(&self, symbol: &Symbol) -> Option<usize> {
+        self.by_symbol.get(symbol).copied()
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.now)
+    }
+
+    /// Steps every market up to `t` (no-op if `t` is not after the last step). After each step
+    /// `on_step` sees the new top of book of every market in `watched` (markets with resting
+    /// orders), in index order.
+    pub(crate) fn advance_to(
+        &mut self,
+        t: Timestamp,
+        watched: &BTreeSet<usize>,
+        on_step: &mut dyn FnMut(usize, &Spec, &Top),
+    ) {
+        let target = t.as_millis();
+        while self.now + self.step_ms <= target {
+            self.now += self.step_ms;
+            self.step_all();
+            for &i in watched {
+                let top = self.top(i);
+                on_step(i, &self.specs[i], &top);
+            }
+        }
+    }
+
+    /// Runs exactly one step of every market (for benchmarks of the stepping cost).
+    pub(crate) fn step_once(&mut self) {
+        self.now += self.step_ms;
+        self.step_all();
+    }
+
+    fn step_all(&mut self) {
+        let now = self.now;
+        let dt_s = self.step_ms as f64 / 1000.0;
+        let minute = now.div_euclid(MINUTE);
+        let cap = self.history_cap;
+        for (spec, st) in self.specs.iter().zip(self.states.iter_mut()) {
+            let vol_rate = match &st.driver {
+                Driver::Walk { .. } => {
+                    st.walk(spec, dt_s);
+                    spec.volume_per_s
+                }
+                Driver::Replay(p) => {
+                    st.mid = spec.ticks(p.price_at(now));
+                    p.volume_rate_at(now) * 1000.0
+                }
+            };
+            let u: f64 = st.rng.random();
+            st.bid_qty = spec.depth * (0.2 + 1.6 * u);
+            st.ask_qty = spec.depth * (1.8 - 1.6 * u);
+            st.last_at_ask = u < 0.5;
+            let traded = vol_rate * dt_s * (0.4 + 1.2 * u);
+            st.last_qty = (traded / 4.0).max(spec.step_f);
+            let last = st.last_ticks(spec);
+            if minute != st.current.minute {
+                let done = std::mem::replace(&mut st.current, MinuteCandle::new(minute, last));
+                st.candles.push_back(done);
+                while st.candles.len() > cap {
+                    st.candles.pop_front();
+                }
+            }
+            st.current.update(last);
+            st.current.volume += traded as f32;
+            let trades = 1 + (u * 4.0) as u32;
+            st.current.trades += trades;
+            st.trade_seq += i64::from(trades);
+        }
+    }
+
+    /// Top of book of market `i` now.
+    pub(crate) fn top(&self, i: usize) -> Top {
+        let (spec, st) = (&self.specs[i], &self.states[i]);
+        let (bid, ask) = st.book(spec);
+        Top {
+            bid: spec.price(bid),
+            bid_qty: spec.qty(st.bid_qty),
+            ask: spec.price(ask),
+            ask_qty: spec.qty(st.ask_qty),
+            last: spec.price(st.last_ticks(spec)),
+            last_qty: spec.qty(st.last_qty),
+            ts: Timestamp::from_millis(self.now),
+        }
+    }
+
+    /// Moves market `i` so that its mid price is `price` (rounded to the tick); the random walk
+    /// continues from there. A control for tests and scripted scenarios.
+    pub(crate) fn set_mid(&mut self, i: usize, price: Decimal) {
+        let (spec, st) = (&self.specs[i], &mut self.states[i]);
+        let p = rust_decimal::prelude::ToPrimitive::to_f64(&price).unwrap_or(1.0).max(spec.tick_f);
+        if let Driver::Walk { x, transient, .. } = &mut st.driver {
+            *x = p.ln();
+            *transient = 0.0;
+        }
+        st.mid = spec.ticks(p);
+        let last = st.last_ticks(spec);
+        st.current.update(last);
+    }
+
+    /// Rolling 24 h statistics of market `i`.
+    pub(crate) fn stats_24h(&self, i: usize) -> Stats24h {
+        let (spec, st) = (&self.specs[i], &self.states[i]);
+        let from_minute = (self.now - DAY).div_euclid(MINUTE);
+        let window =
+            st.candles.iter().filter(|c| c.minute >= from_minute).chain(std::iter::once(&st.current));
+        let (mut open, mut high, mut low) = (None, 0u32, u32::MAX);
+        let (mut volume, mut quote, mut count) = (0f64, 0f64, 0u64);
+        for c in window {
+            open.get_or_insert(c.o);
+            high = high.max(c.h);
+            low = low.min(c.l);
+            volume += f64::from(c.volume);
+            quote += f64::from(c.volume) * typical(c) * spec.tick_f;
+            count += u64::from(c.trades);
+        }
+        let last = st.last_ticks(spec);
+        Stats24h {
+            open: spec.price(open.unwrap_or(last)),
+            high: spec.price(high.max(last)),
+            low: spec.price(low.min(last)),
+            last: spec.price(last),
+            volume: spec.volume(volume),
+            quote_volume: quote_amount(quote),
+            open_time: self.now - DAY,
+            close_time: self.now,
+            first_id: st.trade_seq - count as i64 + 1,
+            last_id: st.trade_seq,
+            count,
+        }
+    }
+
+    /// Candles of market `i`, oldest first, Binance semantics: with `start` the first `limit`
+    /// candles opening at or after it, else the last `limit` (up to `end`). The candle in
+    /// progress is included. Candles older than the kept one-minute history are synthesised by
+    /// a seeded walk backwards from the oldest kept open, so a 1000-candle request of any
+    /// interval is answered.
+    pub(crate) fn klines(
+        &self,
+        i: usize,
+        interval: Interval,
+        start: Option<i64>,
+        end: Option<i64>,
+        limit: usize,
+    ) -> Vec<Kline> {
+        let (spec, st) = (&self.specs[i], &self.states[i]);
+        let width = interval.millis();
+        let bucket = |minute: i64| {
+            let t = minute * MINUTE;
+            t - t.rem_euclid(width)
+        };
+        let mut agg: Vec<(i64, MinuteCandle, f64)> = Vec::new();
+        for c in st.candles.iter().chain(std::iter::once(&st.current)) {
+            let b = bucket(c.minute);
+            let qv = f64::from(c.volume) * typical(c) * spec.tick_f;
+            match agg.last_mut() {
+                Some((t, a, q)) if *t == b => {
+                    a.h = a.h.max(c.h);
+                    a.l = a.l.min(c.l);
+                    a.c = c.c;
+                    a.volume += c.volume;
+                    a.trades += c.trades;
+                    *q += qv;
+                }
+                _ => agg.push((b, *c, qv)),
+            }
+        }
+        let end = end.unwrap_or(i64::MAX);
+        let oldest = agg.first().map(|(t, _, _)| *t).unwrap_or(self.now);
+        let in_range = agg.iter().filter(|(t, _, _)| start.is_none_or(|s| *t >= s) && *t <= end).count();
+        let want_older = match start {
+            Some(s) if s < oldest => ((oldest - s) / width).min(limit as i64) as usize,
+            Some(_) => 0,
+            None => limit.saturating_sub(in_range),
+        };
+        let mut out: Vec<Kline> = Vec::new();
+        if want_older > 0 {
+            let mut synth = self.synthesize_before(
+                i,
+                interval,
+                oldest,
+                agg.first().map(|a| a.1.o).unwrap_or(st.mid),
+                want_older,
+            );
+            synth.reverse();
+            out.extend(synth);
+        }
+        out.extend(agg.iter().map(|(t, c, q)| {
+            self.kline_row(
+                spec,
+                *t,
+                width,
+                (c.o, c.h, c.l, c.c),
+                f64::from(c.volume),
+                *q,
+                u64::from(c.trades),
+            )
+        }));
+        out.retain(|k| start.is_none_or(|s| k.open_time >= s) && k.open_time <= end);
+        if start.is_some() {
+            out.truncate(limit);
+        } else if out.len() > limit {
+            out.drain(..out.len() - limit);
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn kline_row(
+        &self,
+        spec: &Spec,
+        t: i64,
+        width: i64,
+        ohlc: (u32, u32, u32, u32),
+        volume: f64,
+        quote: f64,
+        trades: u64,
+    ) -> Kline {
+        let volume_d = spec.volume(volume);
+        let quote_d = quote_amount(quote);
+        let half =
+            |d: Decimal, dp: u32| (d / Decimal::TWO).round_dp_with_strategy(dp, RoundingStrategy::ToZero);
+        Kline {
+            open_time: t,
+            close_time: t + width - 1,
+            open: spec.price(ohlc.0),
+            high: spec.price(ohlc.1),
+            low: spec.price(ohlc.2),
+            close: spec.price(ohlc.3),
+            taker_buy_volume: half(volume_d, spec.step.scale()),
+            taker_buy_quote_volume: half(quote_d, 8),
+            volume: volume_d,
+            quote_volume: quote_d,
+            trades,
+        }
+    }
+
+    /// `n` candles of `interval` before `oldest` (newest first), walking back from `anchor`.
+    fn synthesize_before(
+        &self,
+        i: usize,
+        interval: Interval,
+        oldest: i64,
+        anchor: u32,
+        n: usize,
+    ) -> Vec<Kline> {
+        let spec = &self.specs[i];
+        let width = interval.millis();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (width as u64).rotate_left(17));
+        rng.set_stream(0x5EED_0000_0000 + i as u64);
+        let sd = spec.sigma * (width as f64 / 1000.0).sqrt();
+        let mut close = f64::from(anchor) * spec.tick_f;
+        let mut out = Vec::with_capacity(n);
+        for k in 1..=n as i64 {
+            let z: f64 = rng.sample(StandardNormal);
+            let open = close * (-sd * z).exp();
+            let w: f64 = rng.sample(StandardNormal);
+            let wick = (w.abs() * sd * 0.5).exp();
+            let (o, c) = (spec.ticks(open), spec.ticks(close));
+            let h = spec.ticks(open.max(close) * wick).max(o.max(c));
+            let l = spec.ticks(open.min(close) / wick).min(o.min(c));
+            let volume = spec.volume_per_s * width as f64 / 1000.0 * rng.random_range(0.3..1.7);
+            let trades = (volume / spec.depth * 50.0).clamp(1.0, 1e9) as u64;
+            let quote = volume * (open + close) / 2.0;
+            out.push(self.kline_row(spec, oldest - k * width, width, (o, h, l, c), volume, quote, trades));
+            close = open;
+        }
+        out
+    }
+}
+
+fn typical(c: &MinuteCandle) -> f64 {
+    (f64::from(c.o) + f64::from(c.h) + f64::from(c.l) + f64::from(c.c)) / 4.0
+}
+
+impl State {
+    fn new(driver: Driver, rng: ChaCha8Rng, spec: &Spec, price: f64) -> State {
+        let mid = spec.ticks(price);
+        State {
+            driver,
+            rng,
+            mid,
+            bid_qty: spec.depth,
+            ask_qty: spec.depth,
+            last_at_ask: true,
+            last_qty: spec.step_f,
+            candles: VecDeque::new(),
+            current: MinuteCandle::new(0, mid),
+            trade_seq: 0,
+            listed: true,
+        }
+    }
+
+    /// One step of the jump diffusion over `dt` seconds.
+    fn walk(&mut self, spec: &Spec, dt: f64) {
+        let Driver::Walk { x, anchor, transient, decay } = &mut self.driver else { return };
+        let z: f64 = self.rng.sample(StandardNormal);
+        let u: f64 = self.rng.random();
+        // Mean reversion towards the anchor over ~6 h keeps long sessions in a sane range.
+        *x += spec.sigma * dt.sqrt() * z - (*x - *anchor) * dt / 21_600.0;
+        *transient *= decay.powf(dt);
+        let p_drop = spec.drop_rate * dt;
+        if u < p_drop + p_drop * 0.5 {
+            let drop = u < p_drop;
+            let size: f64 =
+                if drop { self.rng.random_range(0.01..0.10) } else { self.rng.random_range(0.005..0.04) };
+            let jump = if drop { (1.0 - size).ln() } else { (1.0 + size).ln() };
+            let recovered: f64 = self.rng.random_range(0.3..0.8);
+            let half_life_s: f64 = self.rng.random_range(120.0..1200.0);
+            *x += jump * (1.0 - recovered);
+            *transient += jump * recovered;
+            *decay = 0.5f64.powf(1.0 / half_life_s);
+        }
+        self.mid = spec.ticks((*x + *transient).exp());
+    }
+
+    /// (bid, ask) in ticks around the mid.
+    fn book(&self, spec: &Spec) -> (u32, u32) {
+        let half = spec.spread_ticks / 2;
+        let bid = self.mid.saturating_sub(half).max(1);
+        (bid, bid.saturating_add(spec.spread_ticks))
+    }
+
+    fn last_ticks(&self, spec: &Spec) -> u32 {
+        let (bid, ask) = self.book(spec);
+        if self.last_at_ask {
+            ask
+        } else {
+            bid
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn market(symbols: usize, seed: u64) -> Market {
+        let cfg = SimConfig { symbols, seed, history_minutes: 120, ..SimConfig::default() };
+        Market::new(&cfg, Timestamp::from_millis(1_700_000_000_000)).unwrap()
+    }
+
+    fn path(m: &mut Market, steps: usize) -> Vec<Top> {
+        (0..steps)
+            .map(|_| {
+                m.step_once();
+                m.top(3)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_path_different_seed_different_path() {
+        let a = path(&mut market(5, 1), 500);
+        assert_eq!(a, path(&mut market(5, 1), 500));
+        assert_ne!(a, path(&mut market(5, 2), 500));
+        // A market's path does not depend on how many other markets exist.
+        assert_eq!(a, path(&mut market(40, 1), 500));
+    }
+
+    #[test]
+    fn quotes_respect_tick_step_and_spread() {
+        let mut m = market(200, 9);
+        m.step_once();
+        for i in 0..m.len() {
+            let (spec, top) = (m.spec(i), m.top(i));
+            assert!(top.bid < top.ask, "{} {top:?}", spec.venue_id);
+            assert!(top.bid > Decimal::ZERO);
+            for p in [top.bid, top.ask, top.last] {
+                assert!((p % spec.tick).is_zero(), "{} price {p} tick {}", spec.venue_id, spec.tick);
+            }
+            for q in [top.bid_qty, top.ask_qty] {
+                assert!((q % spec.step).is_zero() && q > Decimal::ZERO);
+            }
+            assert!(
+                spec.rules.check(top.ask, spec.rules.min_qty * Decimal::from(1_000_000)).is_ok()
+                    || top.ask * spec.rules.min_qty < Decimal::from(5)
+            );
+        }
+        let names: BTreeSet<_> = m.specs().iter().map(|s| s.venue_id.clone()).collect();
+        assert_eq!(names.len(), 200);
+    }
+
+    #[test]
+    fn drops_of_one_to_ten_percent_happen_several_times_per_hour() {
+        let cfg = SimConfig {
+            symbols: 30,
+            seed: 5,
+            history_minutes: 10,
+            drops_per_hour: 0.3,
+            ..SimConfig::default()
+        };
+        let mut m = Market::new(&cfg, Timestamp::from_millis(0)).unwrap();
+        let mut drops = 0;
+        let mut window: Vec<VecDeque<Decimal>> = vec![VecDeque::new(); m.len()];
+        let mut armed = vec![true; m.len()];
+        for _ in 0..3600 {
+            m.step_once();
+            for (i, w) in window.iter_mut().enumerate() {
+                let p = m.top(i).bid;
+                w.push_back(p);
+                if w.len() > 120 {
+                    w.pop_front();
+                }
+                let high = w.iter().max().copied().unwrap_or(p);
+                let dropped = p / high <= Decimal::new(985, 3);
+                if dropped && armed[i] {
+                    drops += 1;
+                }
+                armed[i] = !dropped;
+            }
+        }
+        // 30 symbols * 0.3 jumps/h plus diffusion: a drop-buyer sees several 1.5 % drops.
+        assert!(drops >= 3, "only {drops} drops in one simulated hour");
+    }
+
+    #[test]
+    fn klines_answer_1000_candles_of_any_interval_and_align() {
+        let m = market(3, 4);
+        for interval in [Interval::M1, Interval::M5, Interval::H1, Interval::D1] {
+            let k = m.klines(0, interval, None, None, 1000);
+            assert_eq!(k.len(), 1000, "{interval}");
+            for pair in k.windows(2) {
+                assert_eq!(pair[1].open_time - pair[0].open_time, interval.millis(), "{interval}");
+            }
+            assert!(k.iter().all(|c| c.low <= c.open.min(c.close) && c.high >= c.open.max(c.close)));
+            assert_eq!(k[999].open_time % interval.millis(), 0);
+        }
+        let recent = m.klines(0, Interval::M1, None, None, 5);
+        let from = m.klines(0, Interval::M1, Some(recent[0].open_time), None, 2);
+        assert_eq!(from, recent[..2].to_vec());
+    }
+
+    #[test]
+    fn stats_cover_the_last_day() {
+        let mut m = market(2, 3);
+        m.advance_to(m.now() + Duration::from_secs(90), &BTreeSet::new(), &mut |_, _, _| {});
+        let s = m.stats_24h(1);
+        assert!(s.low <= s.last && s.last <= s.high && s.volume > Decimal::ZERO);
+        assert_eq!(s.close_time - s.open_time, DAY);
+        assert_eq!(s.last_id - s.first_id + 1, s.count as i64);
+    }
+}

@@ -1,0 +1,293 @@
+//! Replay mode: candles from OHLCV files drive the price instead of the random model.
+//!
+//! Three layouts are read: CSV with a header naming the columns (`timestamp`/`timestamp_ms`/
+//! `date`/first column, `open`, `high`, `low`, `close`, `volume`; times as epoch milliseconds or
+//! dates), Binance's kline CSV dump (12 columns, no header, open time in ms or µs) and a JSON
+//! array of `[ms, open, high, low, close, volume]` arrays.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use trading_core::{Candle, Symbol, Timestamp};
+
+use crate::SimError;
+
+/// One replayed market: the symbol it is listed as and the OHLCV file that drives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySource {
+    /// The unified symbol (`ETH/BTC`); the venue id is base + quote (`ETHBTC`).
+    pub symbol: Symbol,
+    /// The OHLCV file.
+    pub path: PathBuf,
+}
+
+/// Reads an OHLCV file in any of the supported layouts, oldest candle first.
+///
+/// Every row must be a consistent candle ([`Candle::is_consistent`]) and times must increase;
+/// the error names the file, the line and what is wrong.
+pub fn load_ohlcv(path: &Path) -> Result<Vec<Candle>, SimError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| SimError::ReplayIo { path: path.to_owned(), source })?;
+    let err = |line: usize, reason: String| SimError::ReplayParse { path: path.to_owned(), line, reason };
+    let candles = if text.trim_start().starts_with('[') {
+        parse_json(&text).map_err(|(line, reason)| err(line, reason))?
+    } else {
+        parse_csv(&text).map_err(|(line, reason)| err(line, reason))?
+    };
+    if candles.is_empty() {
+        return Err(err(1, "no candles in file".into()));
+    }
+    for (i, pair) in candles.windows(2).enumerate() {
+        if pair[1].open_time <= pair[0].open_time {
+            return Err(err(i + 2, "open times are not increasing".into()));
+        }
+    }
+    Ok(candles)
+}
+
+type RowResult<T> = Result<T, (usize, String)>;
+
+fn decimal(s: &str, what: &str, line: usize) -> RowResult<Decimal> {
+    let s = s.trim().trim_matches('"');
+    Decimal::from_str(s)
+        .or_else(|_| Decimal::from_scientific(s))
+        .map(|d| d.round_dp(12).normalize())
+        .map_err(|_| (line, format!("{what} {s:?} is not a number")))
+}
+
+fn time(s: &str, line: usize) -> RowResult<Timestamp> {
+    let s = s.trim().trim_matches('"');
+    if let Ok(n) = s.parse::<i64>() {
+        // Binance dumps switched to microseconds in 2025; seconds appear in some exports.
+        let ms = match n {
+            n if n > 100_000_000_000_000 => n / 1000,
+            n if n < 100_000_000_000 => n * 1000,
+            n => n,
+        };
+        return Ok(Timestamp::from_millis(ms));
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Timestamp::from_millis(dt.timestamp_millis()));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(Timestamp::from_millis(dt.and_utc().timestamp_millis()));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(dt) = d.and_hms_opt(0, 0, 0) {
+            return Ok(Timestamp::from_millis(dt.and_utc().timestamp_millis()));
+        }
+    }
+    Err((line, format!("time {s:?} is neither epoch milliseconds nor a date")))
+}
+
+fn candle(t: Timestamp, f: [&str; 5], line: usize) -> RowResult<Candle> {
+    let c = Candle {
+        open_time: t,
+        open: decimal(f[0], "open", line)?,
+        high: decimal(f[1], "high", line)?,
+        low: decimal(f[2], "low", line)?,
+        close: decimal(f[3], "close", line)?,
+        volume: decimal(f[4], "volume", line)?,
+        quote_volume: None,
+    };
+    if !c.is_consistent() {
+        return Err((
+            line,
+            format!("inconsistent candle o={} h={} l={} c={} v={}", c.open, c.high, c.low, c.close, c.volume),
+        ));
+    }
+    Ok(c)
+}
+
+fn parse_csv(text: &str) -> RowResult<Vec<Candle>> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
+    let Some(&(_, first)) = lines.peek() else { return Ok(Vec::new()) };
+    let first_cell = first.split(',').next().unwrap_or("").trim();
+    let headerless = first_cell.parse::<i64>().is_ok();
+    // Column indices of time, open, high, low, close, volume.
+    let cols: [usize; 6] = if headerless {
+        [0, 1, 2, 3, 4, 5]
+    } else {
+        let names: Vec<String> =
+            first.split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
+        let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.as_str()));
+        let t = find(&["timestamp_ms", "timestamp", "open_time", "time", "date", "datetime", "date_utc", ""])
+            .unwrap_or(0);
+        let mut idx = [t, 0, 0, 0, 0, 0];
+        for (slot, name) in ["open", "high", "low", "close", "volume"].iter().enumerate() {
+            idx[slot + 1] = find(&[name]).ok_or((1, format!("header has no {name:?} column: {first}")))?;
+        }
+        lines.next();
+        idx
+    };
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        let n = i + 1;
+        let f: Vec<&str> = line.split(',').collect();
+        let get = |c: usize| {
+            f.get(c).copied().ok_or((n, format!("row has {} columns, expected more than {c}", f.len())))
+        };
+        let t = time(get(cols[0])?, n)?;
+        out.push(candle(t, [get(cols[1])?, get(cols[2])?, get(cols[3])?, get(cols[4])?, get(cols[5])?], n)?);
+    }
+    Ok(out)
+}
+
+fn parse_json(text: &str) -> RowResult<Vec<Candle>> {
+    let rows: Vec<Vec<serde_json::Value>> =
+        serde_json::from_str(text).map_err(|e| (e.line(), format!("not a JSON array of arrays: {e}")))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let n = i + 1;
+        if row.len() < 6 {
+            return Err((n, format!("row has {} elements, expected 6", row.len())));
+        }
+        let cell: Vec<String> = row
+            .iter()
+            .take(6)
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        let t = time(&cell[0], n)?;
+        out.push(candle(t, [&cell[1], &cell[2], &cell[3], &cell[4], &cell[5]], n)?);
+    }
+    Ok(out)
+}
+
+/// A replay series in the form the market stepper uses: candle times and prices as `f64`
+/// (the interpolation driver; prices are rounded to the market's tick when quoted).
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayPath {
+    times: Vec<i64>,
+    ohlc: Vec<[f64; 4]>,
+    volume: Vec<f64>,
+    /// Width of one candle (the smallest gap between consecutive candles).
+    width: i64,
+    /// File time minus simulated time.
+    offset: i64,
+}
+
+impl ReplayPath {
+    /// Builds the path so that simulated time `start` maps to the file time `history_ms` after
+    /// the first candle (or the middle of the file if it is shorter than twice that).
+    pub(crate) fn new(candles: &[Candle], start: Timestamp, history_ms: i64) -> Self {
+        let times: Vec<i64> = candles.iter().map(|c| c.open_time.as_millis()).collect();
+        let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        let ohlc = candles.iter().map(|c| [f(c.open), f(c.high), f(c.low), f(c.close)]).collect();
+        let volume = candles.iter().map(|c| f(c.volume)).collect();
+        let width = times.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).min().unwrap_or(60_000);
+        let first = times.first().copied().unwrap_or(0);
+        let last = times.last().copied().unwrap_or(0) + width;
+        let into_file = history_ms.min((last - first) / 2);
+        ReplayPath { times, ohlc, volume, width, offset: first + into_file - start.as_millis() }
+    }
+
+    /// The first price of the file (the base price of the market).
+    pub(crate) fn first_price(&self) -> f64 {
+        self.ohlc.first().map(|c| c[0]).unwrap_or(1.0)
+    }
+
+    /// Price at simulated time `t`: inside a candle the path runs open -> low -> high -> close
+    /// for a rising candle and open -> high -> low -> close for a falling one, linearly over
+    /// thirds of the candle. Before the file: the first open; after it: the last close.
+    pub(crate) fn price_at(&self, t: i64) -> f64 {
+        let ft = t + self.offset;
+        let i = match self.times.binary_search(&ft) {
+            Ok(i) => i,
+            Err(0) => return self.first_price(),
+            Err(i) => i - 1,
+        };
+        let [o, h, l, c] = self.ohlc[i];
+        let frac = ((ft - self.times[i]) as f64 / self.width as f64).clamp(0.0, 1.0);
+        if ft - self.times[i] >= self.width {
+            return c;
+        }
+        let (a, b) = if c >= o { (l, h) } else { (h, l) };
+        let lerp = |x: f64, y: f64, s: f64| x + (y - x) * s;
+        match frac {
+            s if s < 1.0 / 3.0 => lerp(o, a, s * 3.0),
+            s if s < 2.0 / 3.0 => lerp(a, b, s * 3.0 - 1.0),
+            s => lerp(b, c, s * 3.0 - 2.0),
+        }
+    }
+
+    /// Base volume per millisecond at simulated time `t` (the candle's volume spread evenly).
+    pub(crate) fn volume_rate_at(&self, t: i64) -> f64 {
+        let ft = t + self.offset;
+        match self.times.binary_search(&ft) {
+            Ok(i) => self.volume[i] / self.width as f64,
+            Err(0) => 0.0,
+            Err(i) if ft - self.times[i - 1] < self.width => self.volume[i - 1] / self.width as f64,
+            Err(_) => 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(content: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn reads_the_three_layouts() {
+        let header = write("timestamp_ms,date_utc,open,high,low,close,volume\n60000,x,1,2,0.5,1.5,10\n120000,x,1.5,1.6,1.4,1.4,3\n");
+        let kline = write("1637971200000,1,2,0.5,1.5,10,1637971259999,0,1,0,0,0\n");
+        let json = write("[[60000, 1, 2, 0.5, 1.5, 10], [120000, \"1.5\", 1.6, 1.4, 1.4, 3e-1]]");
+        let dates = write(",Open,High,Low,Close,Volume\n2012-01-31,4.58,7.38,3.8,5.55,2012.25\n");
+        let a = load_ohlcv(header.path()).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].close, Decimal::new(14, 1));
+        assert_eq!(load_ohlcv(kline.path()).unwrap()[0].open_time, Timestamp::from_millis(1_637_971_200_000));
+        let j = load_ohlcv(json.path()).unwrap();
+        assert_eq!(j[1].volume, Decimal::new(3, 1));
+        assert_eq!(load_ohlcv(dates.path()).unwrap()[0].open_time, Timestamp::from_millis(1_327_968_000_000));
+    }
+
+    #[test]
+    fn bad_rows_name_file_line_and_reason() {
+        let f =
+            write("timestamp,open,high,low,close,volume\n60000,1,2,0.5,1.5,10\n120000,1,0.9,0.5,1.5,10\n");
+        let err = load_ohlcv(f.path()).unwrap_err();
+        assert!(
+            matches!(&err, SimError::ReplayParse { line: 3, reason, .. } if reason.contains("inconsistent")),
+            "{err}"
+        );
+        let f = write("timestamp,open,high,low,close,volume\n60000,1,x,0.5,1.5,10\n");
+        assert!(load_ohlcv(f.path()).unwrap_err().to_string().contains("high \"x\" is not a number"));
+        let f = write("timestamp,open,high,low\n");
+        assert!(load_ohlcv(f.path()).unwrap_err().to_string().contains("no \"close\" column"));
+    }
+
+    #[test]
+    fn interpolation_visits_low_then_high_in_a_rising_candle() {
+        let c = Candle {
+            open_time: Timestamp::from_millis(0),
+            open: Decimal::from(10),
+            high: Decimal::from(13),
+            low: Decimal::from(9),
+            close: Decimal::from(12),
+            volume: Decimal::from(60),
+            quote_volume: None,
+        };
+        let next = Candle { open_time: Timestamp::from_millis(60_000), ..c.clone() };
+        let p = ReplayPath::new(&[c, next], Timestamp::from_millis(0), 0);
+        assert_eq!(p.price_at(0), 10.0);
+        assert_eq!(p.price_at(20_000), 9.0);
+        assert_eq!(p.price_at(40_000), 13.0);
+        assert!((p.price_at(59_999) - 12.0).abs() < 0.01);
+        assert_eq!(p.price_at(10_000_000), 12.0);
+        assert_eq!(p.volume_rate_at(30_000), 0.001);
+    }
+}

@@ -1,0 +1,155 @@
+//! Request weights (Binance's documented values) and the per-minute weight budget with its
+//! 429-then-418 escalation.
+//!
+//! The budget is about how fast a client talks to the server, so it runs on the monotonic
+//! clock of the process ([`Instant`]), not on the simulated market clock: a client told to wait
+//! `Retry-After` seconds waits real seconds even when the market runs on a manual clock.
+
+use std::time::{Duration, Instant};
+
+use crate::Endpoint;
+
+/// Weight of a request to `endpoint`. `symbols` is how many symbols it names: `Some(1)` for a
+/// `symbol=` parameter, `Some(n)` for `symbols=[..]`, `None` for all.
+pub(crate) fn weight(endpoint: Endpoint, symbols: Option<usize>) -> u32 {
+    match endpoint {
+        Endpoint::Any | Endpoint::Ping | Endpoint::Time => 1,
+        Endpoint::ExchangeInfo => 20,
+        Endpoint::TickerPrice | Endpoint::BookTicker => match symbols {
+            Some(1) => 2,
+            _ => 4,
+        },
+        Endpoint::Ticker24h => match symbols {
+            Some(0..=20) => 2,
+            Some(21..=100) => 40,
+            _ => 80,
+        },
+        Endpoint::Klines => 2,
+        Endpoint::CreateOrder | Endpoint::CancelOrder => 1,
+        Endpoint::QueryOrder => 4,
+        Endpoint::OpenOrders => match symbols {
+            Some(_) => 6,
+            None => 80,
+        },
+        Endpoint::Account => 20,
+    }
+}
+
+/// Requests refused with 429 in one window before the client is banned (418).
+const ABUSE_BEFORE_BAN: u32 = 10;
+/// Length of a ban.
+const BAN: Duration = Duration::from_secs(120);
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Outcome of charging a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Charge {
+    /// Within budget; the weight used in the window so far.
+    Ok(u32),
+    /// Over budget: 429, wait this long.
+    Limited(Duration),
+    /// Banned: 418, wait this long.
+    Banned(Duration),
+}
+
+/// A fixed one-minute window (Binance resets weight per minute).
+#[derive(Debug, Clone)]
+pub(crate) struct WeightWindow {
+    limit: u32,
+    window_start: Option<Instant>,
+    used: u32,
+    refused: u32,
+    banned_until: Option<Instant>,
+}
+
+impl WeightWindow {
+    pub(crate) fn new(limit: u32) -> Self {
+        WeightWindow { limit, window_start: None, used: 0, refused: 0, banned_until: None }
+    }
+
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Weight used in the current window.
+    pub(crate) fn used(&self, now: Instant) -> u32 {
+        match self.window_start {
+            Some(s) if now.duration_since(s) < WINDOW => self.used,
+            _ => 0,
+        }
+    }
+
+    /// Charges `w` at `now`.
+    pub(crate) fn charge(&mut self, now: Instant, w: u32) -> Charge {
+        if let Some(until) = self.banned_until {
+            if now < until {
+                return Charge::Banned(until - now);
+            }
+            self.banned_until = None;
+        }
+        let start = match self.window_start {
+            Some(s) if now.duration_since(s) < WINDOW => s,
+            _ => {
+                self.window_start = Some(now);
+                self.used = 0;
+                self.refused = 0;
+                now
+            }
+        };
+        self.used = self.used.saturating_add(w);
+        if self.used <= self.limit {
+            return Charge::Ok(self.used);
+        }
+        self.refused += 1;
+        if self.refused > ABUSE_BEFORE_BAN {
+            self.banned_until = Some(now + BAN);
+            return Charge::Banned(BAN);
+        }
+        let left = WINDOW.saturating_sub(now.duration_since(start));
+        Charge::Limited(Duration::from_secs(left.as_secs_f64().ceil().max(1.0) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(endpoint: Endpoint, symbols: Option<usize>, expected: u32) {
+        assert_eq!(weight(endpoint, symbols), expected, "{endpoint:?} {symbols:?}");
+    }
+
+    #[test]
+    fn documented_weights() {
+        check(Endpoint::BookTicker, Some(1), 2);
+        check(Endpoint::BookTicker, None, 4);
+        check(Endpoint::BookTicker, Some(5), 4);
+        check(Endpoint::TickerPrice, Some(1), 2);
+        check(Endpoint::Ticker24h, Some(1), 2);
+        check(Endpoint::Ticker24h, Some(20), 2);
+        check(Endpoint::Ticker24h, Some(21), 40);
+        check(Endpoint::Ticker24h, Some(101), 80);
+        check(Endpoint::Ticker24h, None, 80);
+        check(Endpoint::ExchangeInfo, None, 20);
+        check(Endpoint::OpenOrders, Some(1), 6);
+        check(Endpoint::OpenOrders, None, 80);
+        check(Endpoint::QueryOrder, Some(1), 4);
+        check(Endpoint::Account, None, 20);
+    }
+
+    #[test]
+    fn over_budget_is_429_then_418_and_the_window_resets() {
+        let t0 = Instant::now();
+        let mut w = WeightWindow::new(10);
+        assert_eq!(w.charge(t0, 6), Charge::Ok(6));
+        assert_eq!(w.charge(t0, 4), Charge::Ok(10));
+        assert_eq!(w.charge(t0 + Duration::from_secs(20), 1), Charge::Limited(Duration::from_secs(40)));
+        for _ in 0..ABUSE_BEFORE_BAN - 1 {
+            assert!(matches!(w.charge(t0 + Duration::from_secs(20), 1), Charge::Limited(_)));
+        }
+        assert_eq!(w.charge(t0 + Duration::from_secs(20), 1), Charge::Banned(BAN));
+        assert!(matches!(w.charge(t0 + Duration::from_secs(100), 1), Charge::Banned(_)));
+        assert_eq!(w.charge(t0 + Duration::from_secs(200), 1), Charge::Ok(1));
+        assert_eq!(w.used(t0 + Duration::from_secs(200)), 1);
+    }
+}
