@@ -1,1 +1,56 @@
-//! Work in progress (see the open issue for this crate).
+//! `exchange-binance`: our own REST client for Binance spot and MEXC spot v3.
+//!
+//! One client type, [`BinanceClient`], implements [`exchange::Exchange`] for every venue; what
+//! differs between venues (URLs, endpoint weights, rate budgets, kline interval names, error
+//! codes, the API-key header, how time in force is sent, `PARTIALLY_CANCELED`) is data in a
+//! [`VenueProfile`]. The client is typed (prices and quantities are `Decimal` end to end), fast
+//! (borrowed JSON parsing, one pooled rustls connection set per venue) and honest about unknown
+//! outcomes: an order request that times out or meets a venue failure returns an error whose
+//! [`exchange::ExchangeError::is_outcome_unknown`] is true, to be resolved by a client-order-id
+//! lookup, never by resending.
+//!
+//! Main types:
+//! - [`BinanceClient`], built from a [`ClientConfig`] (profile, [`Credentials`], clock,
+//!   [`Timeouts`]).
+//! - [`VenueProfile`]: `binance_spot()`, `binance_spot_testnet()`, `mexc_spot()`,
+//!   `custom(base_url, based_on)` (the simulator).
+//! - [`Credentials`]: key and secret from the environment, redacted in `Debug`/`Display`.
+//! - [`Signer`]: HMAC-SHA256 request signing.
+//!
+//! Requests pass a weight-aware limiter (a `governor` GCRA plus a fixed-window counter on the
+//! venue's clock, corrected from `X-MBX-USED-WEIGHT-1M`); after a 429/418 nothing is sent to the
+//! venue until `Retry-After` has passed. Signed requests carry the server-time offset measured
+//! at first use; a `-1021` timestamp rejection resyncs once and retries.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use exchange::Exchange;
+//! use exchange_binance::{BinanceClient, ClientConfig, Credentials, Venue, VenueProfile};
+//! use trading_core::SystemClock;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig::new(VenueProfile::binance_spot(), Arc::new(SystemClock))
+//!     .with_credentials(Credentials::from_env(Venue::Binance)?);
+//! let client = BinanceClient::new(config)?;
+//! let markets = client.load_markets().await?;
+//! let quotes = client.fetch_tickers(None).await?; // one bookTicker request, weight 4
+//! println!("{} markets, {} quotes", markets.len(), quotes.len());
+//! # Ok(())
+//! # }
+//! ```
+
+mod classify;
+mod client;
+mod credentials;
+mod error;
+mod limiter;
+mod profile;
+mod request;
+mod sign;
+mod wire;
+
+pub use client::{BinanceClient, ClientConfig, Timeouts};
+pub use credentials::Credentials;
+pub use error::ClientError;
+pub use profile::{Venue, VenueProfile};
+pub use sign::Signer;
