@@ -42,9 +42,18 @@ pub enum TelemetryError {
     /// The telemetry writer must be started inside a Tokio runtime.
     #[error("the telemetry writer needs a Tokio runtime: {0}")]
     NoRuntime(#[source] tokio::runtime::TryCurrentError),
+    /// The log filter is not valid `RUST_LOG` syntax.
+    #[error("log filter {filter:?} is invalid: {source}")]
+    LogFilter {
+        /// The filter given.
+        filter: String,
+        /// The parser's error.
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
     /// The global tracing subscriber was already installed.
-    #[error("a global tracing subscriber is already installed: {0}")]
-    TracingInit(String),
+    #[error("a global tracing subscriber is already installed")]
+    TracingInstalled(#[source] tracing::dispatcher::SetGlobalDefaultError),
 }
 
 /// A line of `events.jsonl` that could not be read; the reader reports it and goes on.

@@ -81,19 +81,19 @@ pub fn build_dispatch(
     config: &LogConfig,
     sink: &dyn EventSink,
 ) -> Result<LogSetup, TelemetryError> {
-    let filter = |what: &str| {
+    let filter = || {
         EnvFilter::builder()
             .with_default_directive(LevelFilter::INFO.into())
             .parse(&config.filter)
-            .map_err(|e| TelemetryError::TracingInit(format!("{what} filter {:?}: {e}", config.filter)))
+            .map_err(|source| TelemetryError::LogFilter { filter: config.filter.clone(), source })
     };
     let log_file = open_append(&paths.log)?;
     let file_layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(Mutex::new(log_file))
-        .with_filter(filter("log")?);
+        .with_filter(filter()?);
     let console_layer = if config.console {
-        Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter("console")?))
+        Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()?))
     } else {
         None
     };
@@ -134,8 +134,7 @@ pub fn build_dispatch(
 
 /// Installs `setup.dispatch` as the process-wide subscriber (once per process).
 pub fn install(setup: &LogSetup) -> Result<(), TelemetryError> {
-    tracing::dispatcher::set_global_default(setup.dispatch.clone())
-        .map_err(|e| TelemetryError::TracingInit(e.to_string()))
+    tracing::dispatcher::set_global_default(setup.dispatch.clone()).map_err(TelemetryError::TracingInstalled)
 }
 
 fn open_append(path: &Path) -> Result<File, TelemetryError> {
@@ -226,6 +225,6 @@ mod tests {
         let paths = SessionPaths::in_dir(dir.path());
         let config = LogConfig { filter: "info,=[".to_owned(), console: false, debug_trace: false };
         let err = build_dispatch(&paths, &config, &MemorySink::new()).unwrap_err().to_string();
-        assert!(err.contains("info,=["), "{err}");
+        assert!(err.contains("log filter \"info,=[\" is invalid"), "{err}");
     }
 }

@@ -241,8 +241,14 @@ impl Writer {
                 biased;
                 cmd = self.control_rx.recv() => match cmd {
                     Some(Control::Flush(reply)) => {
-                        while let Ok(item) = self.rx.try_recv() {
+                        // Everything emitted before the request is already queued; take that
+                        // much and no more, so a busy producer cannot keep the flush going.
+                        for _ in 0..self.rx.len() {
+                            let Ok(item) = self.rx.try_recv() else { break };
                             self.serialize(item);
+                            if self.buf.len() >= WRITE_CHUNK_BYTES {
+                                self.write_buf().await;
+                            }
                         }
                         self.flush_and_sync().await;
                         let _ = reply.send(self.counters.summary());

@@ -221,3 +221,22 @@ fn retention_keeps_the_current_session_and_reports_through_the_sink() {
     assert!(!sessions.join(&names[0]).exists() && sessions.join(&names[3]).exists());
     assert_eq!(clock.now(), Timestamp::from_millis(1_709_618_832_000));
 }
+
+#[test]
+fn every_event_type_and_field_is_documented() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/telemetry.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap_or_else(|e| panic!("{}: {e}", doc_path.display()));
+    for event in sample_events() {
+        let heading = format!("#### `{}`", event.event_type());
+        let start = doc.find(&heading).unwrap_or_else(|| panic!("docs/telemetry.md lacks {heading}"));
+        let section = &doc[start + heading.len()..];
+        let section = &section[..section.find("\n#### ").unwrap_or(section.len())];
+        let value = serde_json::to_value(&event).unwrap();
+        for field in value["payload"].as_object().unwrap().keys() {
+            assert!(
+                section.contains(&format!("| `{field}` |")),
+                "{heading}: field `{field}` is not documented"
+            );
+        }
+    }
+}
