@@ -24,7 +24,7 @@ impl SymbolId {
 
 /// One market-data observation for a symbol. Only `ts` and `price` feed the trigger; the
 /// optional fields feed the spread and volume guards.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
     /// When it was observed (from the `Clock`, or the exchange's timestamp).
     pub ts: Timestamp,
@@ -265,7 +265,7 @@ impl SignalEngine {
     ///
     /// Errors (nothing is counted or changed): an unknown handle, or a price that is not
     /// positive, is `>= 10^10`, or has more than 18 significant decimal places.
-    #[inline]
+    #[inline(always)] // lets the caller's match see the decision in registers (no copy-out)
     pub fn on_tick(&mut self, id: SymbolId, tick: &Tick) -> Result<Decision, SignalError> {
         let Some(px) = to_px(tick.price) else {
             return Err(SignalError::InvalidPrice {
@@ -306,6 +306,7 @@ impl SignalEngine {
     }
 
     #[cold]
+    #[inline(never)]
     fn candidate(&mut self, id: SymbolId, tick: &Tick, px: i128, reference: i128) -> Decision {
         let reference_d = from_px(reference);
         let price = from_px(px);

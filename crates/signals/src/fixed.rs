@@ -26,6 +26,17 @@ const POW10: [i128; 19] = {
     t
 };
 
+/// 10^0 ..= 10^28 (Decimal scales go up to 28).
+const POW10_WIDE: [i128; 29] = {
+    let mut t = [1_i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// Why a price cannot be represented.
 pub(crate) const PRICE_RANGE: &str =
     "a positive price below 10^10 with at most 18 significant decimal places";
@@ -38,16 +49,20 @@ pub(crate) fn to_px(price: Decimal) -> Option<i128> {
         return None;
     }
     let scale = price.scale();
-    let px = if scale <= SCALE {
-        m.checked_mul(POW10[(SCALE - scale) as usize])?
+    if scale <= SCALE {
+        // px < 10^28  <=>  m < 10^(10 + scale); checked first, so the product cannot overflow
+        if m >= POW10_WIDE[10 + scale as usize] {
+            return None;
+        }
+        Some(m * POW10[(SCALE - scale) as usize])
     } else {
-        let div = 10_i128.checked_pow(scale - SCALE)?;
+        let div = POW10_WIDE[(scale - SCALE) as usize];
         if m % div != 0 {
             return None;
         }
-        m / div
-    };
-    (px < MAX_PX).then_some(px)
+        let px = m / div;
+        (px < MAX_PX).then_some(px)
+    }
 }
 
 /// Fixed-point units back to a normalized `Decimal` (exact for every value `to_px` produced).

@@ -57,16 +57,23 @@ impl BucketClock {
 }
 
 /// Window high: bucket highs in decreasing order, oldest first; the front is the window high.
+///
+/// The front is also kept in the struct itself: it is the oldest entry, so its heap line is
+/// the one least likely to be in cache, and it is needed on every tick.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MaxDeque(VecDeque<(i64, i128)>);
+pub(crate) struct MaxDeque {
+    q: VecDeque<(i64, i128)>,
+    front: Option<(i64, i128)>,
+}
 
 impl MaxDeque {
     #[inline]
     pub(crate) fn push(&mut self, k: i64, px: i128, oldest: i64) {
-        let q = &mut self.0;
-        while q.front().is_some_and(|&(fk, _)| fk < oldest) {
-            q.pop_front();
+        while self.front.is_some_and(|(fk, _)| fk < oldest) {
+            self.q.pop_front();
+            self.front = self.q.front().copied();
         }
+        let q = &mut self.q;
         while q.back().is_some_and(|&(_, h)| h <= px) {
             q.pop_back();
         }
@@ -74,16 +81,19 @@ impl MaxDeque {
         if q.back().is_none_or(|&(bk, _)| bk != k) {
             q.push_back((k, px));
         }
+        if q.len() == 1 {
+            self.front = Some((k, px));
+        }
     }
 
     /// The window high and its bucket.
     #[inline]
     pub(crate) fn high(&self) -> Option<(i64, i128)> {
-        self.0.front().copied()
+        self.front
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.q.len()
     }
 }
 
