@@ -13,7 +13,7 @@
 //! - [`build_dispatch`] / [`install`]: tracing to `bot.log` and the console, plus the optional
 //!   JSON debug trace (`ENGINE_DEBUG_TRACE=true`).
 //!
-//! Test helpers ([`MemorySink`], `sample_events`) are behind the `test-utils` feature.
+//! Test helpers (`MemorySink`, `sample_events`) are behind the `test-utils` feature.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -460,6 +460,38 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn losses_are_reported_at_the_next_interval_without_waiting_for_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let config = WriterConfig {
+            capacity: NonZeroUsize::MIN,
+            flush_interval: Duration::from_millis(100),
+            ..WriterConfig::default()
+        };
+        let t = Telemetry::start(&path, RunId::new("r"), clock(), config).unwrap();
+        for i in 0..3 {
+            t.emit(lag(i)); // the writer has not run yet: one fits, two are dropped
+        }
+        assert_eq!(t.summary().dropped, 2);
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if t.summary().dropped_reported == 2 {
+                break;
+            }
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["payload"]["lag_ms"], 0, "{text}");
+        assert_eq!(lines[1]["event_type"], "TELEMETRY_DROPPED", "{text}");
+        assert_eq!(lines[1]["payload"]["count"], 2, "{text}");
+        // Reported once: a later flush adds no second report for the same losses.
+        let summary = t.shutdown().await;
+        assert_eq!(summary, WriterSummary { written: 1, dropped: 2, dropped_reported: 2, write_errors: 0 });
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
     #[tokio::test]
     async fn emit_after_shutdown_is_counted_not_lost_silently() {
         let dir = tempfile::tempdir().unwrap();
