@@ -140,6 +140,8 @@ struct CrashWindow {
     clock: BucketClock,
     opens: OpenRing,
     last: Option<i128>,
+    last_ts: i64,
+    window_ms: i64,
 }
 
 /// Drop triggers for many symbols, with guards and a decision funnel. Pure: time comes in with
@@ -169,6 +171,8 @@ impl SignalEngine {
                 clock: BucketClock::new(res, (ms + res - 1) / res),
                 opens: OpenRing::default(),
                 last: None,
+                last_ts: i64::MIN,
+                window_ms: ms,
             }
         });
         SignalEngine {
@@ -191,8 +195,7 @@ impl SignalEngine {
         if self.symbols.contains(&symbol) {
             return Err(SignalError::DuplicateSymbol(symbol));
         }
-        let id =
-            SymbolId(u32::try_from(self.symbols.len()).map_err(|_| SignalError::UnknownSymbolId(u32::MAX))?);
+        let id = SymbolId(u32::try_from(self.symbols.len()).map_err(|_| SignalError::TooManySymbols)?);
         let blacklisted = self.guards.blacklist.contains(&symbol);
         if let (Some(crash), Some(g)) = (self.crash.as_mut(), self.guards.market_crash.as_ref()) {
             if g.symbol == symbol {
@@ -282,6 +285,7 @@ impl SignalEngine {
                 if let Some(k) = crash.clock.locate(ts) {
                     crash.opens.push(k, px, crash.clock.oldest(k));
                     crash.last = Some(px);
+                    crash.last_ts = ts;
                 }
             }
         }
@@ -337,8 +341,10 @@ impl SignalEngine {
             guards::check_cooldown(s.last_event.map(|t| tick.ts.millis_since(t)), cd)?;
         }
         if let (Some(cfg), Some(w)) = (g.market_crash.as_ref(), self.crash.as_ref()) {
+            // a reference price older than the window says nothing about the market now
+            let fresh = tick.ts.as_millis().saturating_sub(w.last_ts) <= w.window_ms;
             let change = match (w.last, w.opens.open()) {
-                (Some(last), Some(open)) => {
+                (Some(last), Some(open)) if fresh => {
                     Some(((from_px(last) / from_px(open) - Decimal::ONE) * Decimal::ONE_HUNDRED).round_dp(4))
                 }
                 _ => None,
@@ -389,6 +395,33 @@ mod tests {
         assert_eq!(e.on_tick(id, &t(1, dec!(50))).unwrap(), Decision::OutOfOrder);
         let f = e.funnel();
         assert_eq!((f.evaluated, f.not_triggered, f.fired, f.already_fired, f.out_of_order), (3, 1, 1, 1, 1));
+    }
+
+    #[test]
+    fn ticks_from_quotes_and_handles() {
+        let (e, id) = engine(TriggerMode::WindowHigh, GuardConfig::none());
+        let mut q = Quote {
+            symbol: "ETH/USDT".parse().unwrap(),
+            bid: Some(dec!(99)),
+            ask: Some(dec!(101)),
+            last: Some(dec!(7)),
+            quote_volume_24h: Some(dec!(5)),
+            exchange_ts: None,
+            received_at: Timestamp::from_millis(42),
+        };
+        let tick = Tick::from_quote(&q).unwrap();
+        assert_eq!(
+            (tick.ts, tick.price, tick.quote_volume_24h),
+            (Timestamp::from_millis(42), dec!(100), Some(dec!(5)))
+        );
+        q.bid = None;
+        q.ask = None;
+        q.last = None;
+        assert_eq!(Tick::from_quote(&q), None);
+        assert_eq!(e.id_of(&"ETH/USDT".parse().unwrap()), Some(id));
+        assert_eq!(e.id_of(&"BTC/USDT".parse().unwrap()), None);
+        assert_eq!(e.symbol(id).map(|s| s.as_str()), Some("ETH/USDT"));
+        assert_eq!(id.index(), 0);
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub enum SignalError {
     /// A symbol handle that this engine did not hand out.
     #[error("symbol id {0} was not registered with this engine")]
     UnknownSymbolId(u32),
+    /// More symbols than a `u32` handle can address.
+    #[error("cannot register more than {} symbols", u32::MAX)]
+    TooManySymbols,
     /// A symbol registered twice.
     #[error("symbol {0} is already registered")]
     DuplicateSymbol(Symbol),

@@ -98,28 +98,35 @@ impl MaxDeque {
 }
 
 /// Window open: the first price of each bucket, oldest first; the front is the window open.
+/// The front is cached in the struct, as in [`MaxDeque`].
 #[derive(Debug, Clone, Default)]
-pub(crate) struct OpenRing(VecDeque<(i64, i128)>);
+pub(crate) struct OpenRing {
+    q: VecDeque<(i64, i128)>,
+    front: Option<(i64, i128)>,
+}
 
 impl OpenRing {
     #[inline]
     pub(crate) fn push(&mut self, k: i64, px: i128, oldest: i64) {
-        let q = &mut self.0;
-        while q.front().is_some_and(|&(fk, _)| fk < oldest) {
-            q.pop_front();
+        while self.front.is_some_and(|(fk, _)| fk < oldest) {
+            self.q.pop_front();
+            self.front = self.q.front().copied();
         }
-        if q.back().is_none_or(|&(bk, _)| bk != k) {
-            q.push_back((k, px));
+        if self.q.back().is_none_or(|&(bk, _)| bk != k) {
+            self.q.push_back((k, px));
+            if self.q.len() == 1 {
+                self.front = Some((k, px));
+            }
         }
     }
 
     #[inline]
     pub(crate) fn open(&self) -> Option<i128> {
-        self.0.front().map(|&(_, p)| p)
+        self.front.map(|(_, p)| p)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.q.len()
     }
 }
 

@@ -139,6 +139,10 @@ fn market_crash_guard_follows_the_reference_symbol() {
     assert!(matches!(e.on_tick(eth, &Tick::new(at(6), dec!(97))).unwrap(), Decision::Fired(_)));
     // BTC's own 4 % drop at 3 s was a candidate too, blocked by its own crash
     assert_eq!(e.funnel().blocked_by(GuardKind::MarketCrash), 3);
+    // the last BTC price is now older than the 1-minute window: no data, so the guard blocks
+    e.on_tick(eth, &Tick::new(at(100), dec!(100))).unwrap();
+    let d = e.on_tick(eth, &Tick::new(at(101), dec!(97))).unwrap();
+    assert_eq!(blocked_by(&d), Some((GuardKind::MarketCrash, None, dec!(-3))));
 }
 
 fn flat_candles(n: usize, close: Decimal, range: Decimal) -> Vec<Candle> {
