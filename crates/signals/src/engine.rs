@@ -105,7 +105,8 @@ pub struct Funnel {
     pub not_triggered: u64,
     /// Below the threshold but already fired for this drop.
     pub already_fired: u64,
-    /// Drops blocked, per guard in [`GuardKind::ALL`] order.
+    /// Drops blocked, per guard in [`GuardKind::ALL`] order (serialized as a map by guard name).
+    #[serde(serialize_with = "blocked_by_name")]
     pub blocked: [u64; GuardKind::COUNT],
     /// Triggers.
     pub fired: u64,
@@ -123,6 +124,15 @@ impl Funnel {
     pub fn blocked_total(&self) -> u64 {
         self.blocked.iter().sum()
     }
+}
+
+fn blocked_by_name<S: serde::Serializer>(blocked: &[u64; GuardKind::COUNT], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(GuardKind::COUNT))?;
+    for (guard, count) in GuardKind::ALL.iter().zip(blocked) {
+        map.serialize_entry(guard.as_str(), count)?;
+    }
+    map.end()
 }
 
 /// Guard inputs per symbol that are not on the hot path.
@@ -454,5 +464,9 @@ mod tests {
         assert!(matches!(e.on_tick(id, &narrow(2, dec!(97))).unwrap(), Decision::Fired(_)));
         assert_eq!(e.funnel().blocked_by(GuardKind::Spread), 1);
         assert_eq!(e.funnel().blocked_total(), 1);
+        let json = serde_json::to_value(e.funnel()).unwrap();
+        assert_eq!(json["blocked"]["spread"], 1);
+        assert_eq!(json["blocked"]["cooldown"], 0);
+        assert_eq!(json["fired"], 1);
     }
 }

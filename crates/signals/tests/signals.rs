@@ -371,6 +371,7 @@ struct ReplayTrigger {
 #[derive(Serialize)]
 struct ReplayResult {
     mode: TriggerMode,
+    guards: &'static str,
     funnel: signals::Funnel,
     triggers: Vec<ReplayTrigger>,
 }
@@ -394,11 +395,16 @@ fn replay_btc_minute_candles() {
         ticks.push(Tick::new(ts, f[4].parse::<Decimal>().unwrap()));
     }
     assert!(ticks.len() > 40_000);
-    let results: Vec<ReplayResult> = TriggerMode::ALL
-        .into_iter()
-        .map(|mode| {
-            let mut e =
-                SignalEngine::new(TriggerConfig::new(dec!(0.985), mode, 15).unwrap(), GuardConfig::none());
+    let guarded =
+        GuardConfig::none().cooldown(Duration::from_secs(1800)).unwrap().falling_knife(dec!(2.5)).unwrap();
+    let runs = TriggerMode::ALL.into_iter().map(|mode| (mode, "none", GuardConfig::none())).chain([(
+        AnchorReset,
+        "cooldown 1800 s, falling knife 2.5 %",
+        guarded,
+    )]);
+    let results: Vec<ReplayResult> = runs
+        .map(|(mode, label, guards)| {
+            let mut e = SignalEngine::new(TriggerConfig::new(dec!(0.985), mode, 15).unwrap(), guards);
             let id = e.register(sym("BTC/USDT")).unwrap();
             let mut triggers = Vec::new();
             for t in &ticks {
@@ -411,8 +417,15 @@ fn replay_btc_minute_candles() {
             }
             let funnel = e.funnel().clone();
             assert_eq!(funnel.evaluated, ticks.len() as u64 - funnel.out_of_order);
-            ReplayResult { mode, funnel, triggers }
+            assert_eq!(
+                funnel.evaluated,
+                funnel.not_triggered + funnel.already_fired + funnel.blocked_total() + funnel.fired
+            );
+            ReplayResult { mode, guards: label, funnel, triggers }
         })
         .collect();
+    // the guards hold back some of the unguarded anchor-reset triggers
+    assert!(results[4].triggers.len() < results[3].triggers.len());
+    assert!(results[4].funnel.blocked_total() > 0);
     insta::assert_json_snapshot!("replay_btc_perp_1m_0985_15min", results);
 }
