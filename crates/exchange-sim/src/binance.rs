@@ -197,6 +197,8 @@ pub(crate) struct ExchangeInfo {
     pub(crate) rate_limits: Vec<RateLimit>,
     pub(crate) exchange_filters: Vec<serde_json::Value>,
     pub(crate) symbols: Vec<SymbolInfo>,
+    /// Smart order routing groups: none on the simulated venue.
+    pub(crate) sors: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]

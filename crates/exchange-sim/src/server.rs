@@ -447,6 +447,8 @@ fn process(
         _ => {}
     }
     let server_now = server_time(shared);
+    let weight_limit = sim.capabilities_limit();
+    let fees = sim.fees();
     sim.with_state(pull, |st, now| match endpoint {
         Endpoint::ExchangeInfo => {
             let all: Vec<usize> = match (param(p, "symbol"), param(p, "symbols")) {
@@ -460,10 +462,11 @@ fn process(
                     rate_limit_type: "REQUEST_WEIGHT",
                     interval: "MINUTE",
                     interval_num: 1,
-                    limit: sim.capabilities_limit(),
+                    limit: weight_limit,
                 }],
                 exchange_filters: Vec::new(),
                 symbols: all.into_iter().map(|i| binance::SymbolInfo::new(&SimExchange::rules_of(&st.market, i))).collect(),
+                sors: Vec::new(),
             })
         }
         Endpoint::TickerPrice | Endpoint::BookTicker => {
@@ -585,7 +588,7 @@ fn process(
         }
         Endpoint::Account => {
             let omit_zero = param(p, "omitZeroBalances") == Some("true");
-            let (maker, taker) = sim.fees();
+            let (maker, taker) = fees;
             let bp = |f: Decimal| (f * Decimal::from(10_000)).round().try_into().unwrap_or(0i64);
             to_json(&binance::Account {
                 maker_commission: bp(maker),

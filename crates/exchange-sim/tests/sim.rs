@@ -1,0 +1,797 @@
+//! Integration tests of the simulated venue: determinism, matching, faults in-process and over
+//! HTTP, Binance response shapes, signatures, weights, replay and time control.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exchange::{Exchange, ExchangeError, OhlcvRequest};
+use exchange_sim::{
+    Endpoint, Fault, FaultProfile, ReplaySource, ScriptedFault, SimConfig, SimExchange, SimServer,
+    DEFAULT_API_KEY, DEFAULT_API_SECRET,
+};
+use hmac::{Hmac, Mac};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::Value;
+use sha2::Sha256;
+use trading_core::{
+    ClientOrderId, Clock, Interval, ManualClock, OrderRef, OrderRequest, OrderStatus, Side, Symbol,
+    TimeInForce, Timestamp,
+};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn manual() -> ManualClock {
+    ManualClock::new(Timestamp::from_millis(T0))
+}
+
+fn config(clock: &ManualClock) -> SimConfig {
+    SimConfig { symbols: 12, history_minutes: 60, clock: Arc::new(clock.clone()), ..SimConfig::default() }
+}
+
+fn sym(s: &str) -> Symbol {
+    s.parse().unwrap()
+}
+
+fn cid(s: &str) -> ClientOrderId {
+    ClientOrderId::new(s).unwrap()
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/test_data/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Asserts that `actual` has exactly the fields of `expected` with the same JSON types,
+/// recursively (array elements against the first documented element; an empty documented
+/// object or array accepts any content).
+#[track_caller]
+fn check_shape(expected: &Value, actual: &Value, at: &str) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            if e.is_empty() {
+                return;
+            }
+            let ek: BTreeSet<_> = e.keys().collect();
+            let ak: BTreeSet<_> = a.keys().collect();
+            assert_eq!(ek, ak, "fields of {at}");
+            for (k, v) in e {
+                check_shape(v, &a[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) if is_tuple(e) => {
+            assert_eq!(e.len(), a.len(), "length of {at}");
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                check_shape(ev, av, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if let Some(first) = e.first() {
+                for (i, item) in a.iter().enumerate() {
+                    check_shape(first, item, &format!("{at}[{i}]"));
+                }
+            }
+        }
+        (Value::String(_), Value::String(_))
+        | (Value::Number(_), Value::Number(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Null, Value::Null) => {}
+        (e, a) => panic!("{at}: expected a value like {e}, got {a}"),
+    }
+}
+
+/// A documented array whose elements differ in type is a positional tuple (a kline row).
+fn is_tuple(items: &[Value]) -> bool {
+    let kind = |v: &Value| std::mem::discriminant(v);
+    items.first().is_some_and(|f| items.iter().any(|v| kind(v) != kind(f)))
+}
+
+fn sign(payload: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(DEFAULT_API_SECRET.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+struct Http {
+    server: SimServer,
+    client: reqwest::Client,
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
+    }
+    #[track_caller]
+    fn error(&self, status: u16, code: i64, msg: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let v = self.json();
+        assert_eq!((v["code"].as_i64().unwrap(), v["msg"].as_str().unwrap()), (code, msg));
+    }
+    fn used_weight(&self) -> u32 {
+        self.headers["x-mbx-used-weight-1m"].to_str().unwrap().parse().unwrap()
+    }
+}
+
+impl Http {
+    async fn start(config: SimConfig) -> Http {
+        let server = SimServer::start(config).await.unwrap();
+        Http { server, client: reqwest::Client::new() }
+    }
+
+    fn now(&self) -> i64 {
+        self.server.sim().now().as_millis()
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let r = req.send().await.unwrap();
+        Answer { status: r.status().as_u16(), headers: r.headers().clone(), text: r.text().await.unwrap() }
+    }
+
+    async fn get(&self, path_and_query: &str) -> Answer {
+        self.send(self.client.get(format!("{}{path_and_query}", self.server.base_url()))).await
+    }
+
+    /// A signed request with the parameters in the query string.
+    async fn signed(&self, method: reqwest::Method, path: &str, params: &str) -> Answer {
+        let sep = if params.is_empty() { "" } else { "&" };
+        let q = format!("{params}{sep}timestamp={}", self.now());
+        let q = format!("{q}&signature={}", sign(&q));
+        let url = format!("{}{path}?{q}", self.server.base_url());
+        self.send(self.client.request(method, url).header("X-MBX-APIKEY", DEFAULT_API_KEY)).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Determinism and market model
+
+async fn session(seed: u64) -> (Vec<Vec<(Option<Decimal>, Option<Decimal>)>>, Vec<trading_core::Fill>) {
+    let clock = manual();
+    let sim = SimExchange::new(SimConfig { seed, ..config(&clock) }).unwrap();
+    let eth = sym("ETH/USDT");
+    let q = sim.fetch_ticker(&eth).await.unwrap();
+    let below = (q.bid.unwrap() * dec!(0.995)).round_dp(2);
+    sim.create_order(&OrderRequest::limit(
+        eth.clone(),
+        Side::Buy,
+        dec!(0.5),
+        below,
+        TimeInForce::Gtc,
+        cid("l1"),
+    ))
+    .await
+    .unwrap();
+    sim.create_order(&OrderRequest::market(eth.clone(), Side::Buy, dec!(0.01), cid("m1"))).await.unwrap();
+    let mut paths = Vec::new();
+    for _ in 0..200 {
+        clock.advance(Duration::from_secs(15));
+        let quotes = sim.fetch_tickers(None).await.unwrap();
+        paths.push(quotes.iter().map(|q| (q.bid, q.ask)).collect());
+    }
+    (paths, sim.fills())
+}
+
+#[tokio::test]
+async fn same_seed_gives_identical_prices_and_fills() {
+    let (paths, fills) = session(11).await;
+    let (again, fills_again) = session(11).await;
+    assert_eq!(paths, again);
+    assert_eq!(fills, fills_again);
+    assert!(!fills.is_empty());
+    let (other, _) = session(12).await;
+    assert_ne!(paths, other);
+}
+
+#[tokio::test]
+async fn klines_have_1000_candles_of_history_and_follow_the_path() {
+    let clock = manual();
+    let sim = SimExchange::new(SimConfig { history_minutes: 1500, ..config(&clock) }).unwrap();
+    let btc = sym("BTC/USDT");
+    for interval in [Interval::M1, Interval::H1] {
+        let req = OhlcvRequest { symbol: btc.clone(), interval, since: None, limit: 1000 };
+        let candles = sim.fetch_ohlcv(&req).await.unwrap();
+        assert_eq!(candles.len(), 1000, "{interval}");
+        assert!(candles.iter().all(|c| c.is_consistent()), "{interval}");
+        assert!(candles.windows(2).all(|w| w[1].open_time.millis_since(w[0].open_time) == interval.millis()));
+    }
+    clock.advance(Duration::from_secs(600));
+    let last = sim
+        .fetch_ohlcv(&OhlcvRequest { symbol: btc.clone(), interval: Interval::M1, since: None, limit: 1 })
+        .await
+        .unwrap();
+    let q = sim.fetch_ticker(&btc).await.unwrap();
+    assert_eq!(last[0].close, q.last.unwrap());
+    assert_eq!(last[0].open_time.as_millis(), (T0 + 600_000) / 60_000 * 60_000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching through the Exchange trait
+
+#[tokio::test]
+async fn limit_order_rests_then_fills_when_the_price_crosses() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let eth = sym("ETH/USDT");
+    sim.set_mid_price(&eth, dec!(3000)).unwrap();
+    let order = sim
+        .create_order(&OrderRequest::limit(
+            eth.clone(),
+            Side::Buy,
+            dec!(0.1),
+            dec!(2900),
+            TimeInForce::Gtc,
+            cid("b1"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::New);
+    assert_eq!(sim.fetch_open_orders(Some(&eth)).await.unwrap().len(), 1);
+    let usdt = |b: &[trading_core::Balance]| b.iter().find(|b| b.asset == "USDT").cloned().unwrap();
+    assert_eq!(usdt(&sim.fetch_balances().await.unwrap()).locked, dec!(290));
+    sim.set_mid_price(&eth, dec!(2850)).unwrap();
+    clock.advance(Duration::from_secs(5));
+    let filled = sim.fetch_order(&eth, &OrderRef::Client(cid("b1"))).await.unwrap();
+    assert_eq!(filled.status, OrderStatus::Filled);
+    assert_eq!(filled.average_price(), Some(dec!(2900)));
+    let balances = sim.fetch_balances().await.unwrap();
+    assert_eq!(usdt(&balances).free, dec!(10000) - dec!(290));
+    let eth_balance = balances.iter().find(|b| b.asset == "ETH").unwrap();
+    assert_eq!(eth_balance.free, dec!(0.1) - dec!(0.0001), "0.1 % fee charged in the bought asset");
+    assert!(sim.fetch_open_orders(None).await.unwrap().is_empty());
+}
+
+#[track_caller]
+fn check_rejected(result: Result<trading_core::Order, ExchangeError>, code: i64, reason: &str) {
+    match result {
+        Err(ExchangeError::Rejected { code: Some(c), reason: r }) => {
+            assert_eq!((c, r.as_str()), (code, reason))
+        }
+        other => panic!("expected rejection {code} {reason}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn market_rules_and_funds_are_enforced_like_binance() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let btc = sym("BTC/USDT");
+    sim.set_mid_price(&btc, dec!(65000)).unwrap();
+    let limit = |q, p, id: &str| OrderRequest::limit(btc.clone(), Side::Buy, q, p, TimeInForce::Gtc, cid(id));
+    check_rejected(
+        sim.create_order(&limit(dec!(0.00005), dec!(60000), "a")).await,
+        -1013,
+        "Filter failure: NOTIONAL",
+    );
+    check_rejected(
+        sim.create_order(&limit(dec!(0.000011), dec!(60000), "b")).await,
+        -1013,
+        "Filter failure: LOT_SIZE",
+    );
+    check_rejected(
+        sim.create_order(&limit(dec!(0.001), dec!(60000.05), "c")).await,
+        -1013,
+        "Filter failure: PRICE_FILTER",
+    );
+    check_rejected(
+        sim.create_order(&limit(dec!(-1), dec!(60000), "d")).await,
+        -1013,
+        "Filter failure: LOT_SIZE",
+    );
+    check_rejected(
+        sim.create_order(&limit(dec!(1), dec!(60000), "e")).await,
+        -2010,
+        "Account has insufficient balance for requested action.",
+    );
+    let unknown =
+        sim.create_order(&OrderRequest::market(sym("NOPE/USDT"), Side::Buy, dec!(1), cid("f"))).await;
+    assert!(matches!(unknown, Err(ExchangeError::BadSymbol { symbol, .. }) if symbol == "NOPE/USDT"));
+    let missing = sim.fetch_order(&btc, &OrderRef::Client(cid("never"))).await;
+    assert!(matches!(missing, Err(ExchangeError::OrderNotFound(_))));
+    assert_eq!(sim.resolve_order(&btc, &cid("never")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn market_order_walks_the_book_and_pays_the_fee() {
+    let clock = manual();
+    let sim = SimExchange::new(SimConfig { slippage_bps: dec!(10), ..config(&clock) }).unwrap();
+    let eth = sym("ETH/USDT");
+    let q = sim.fetch_ticker(&eth).await.unwrap();
+    let order =
+        sim.create_order(&OrderRequest::market(eth.clone(), Side::Buy, dec!(0.2), cid("m"))).await.unwrap();
+    assert_eq!(order.status, OrderStatus::Filled);
+    assert!(
+        order.average_price().unwrap() >= q.ask.unwrap() * dec!(1.001),
+        "10 bps slippage on top of the ask"
+    );
+    let fills = sim.fills();
+    let fee: Decimal = fills.iter().map(|f| f.fee).sum();
+    assert_eq!(fee, dec!(0.0002));
+    assert!(fills.iter().all(|f| f.fee_asset == "ETH"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults in-process
+
+#[tokio::test]
+async fn every_scripted_fault_is_observable_in_process() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let btc = sym("BTC/USDT");
+    let inject = |endpoint, fault| sim.inject(ScriptedFault { endpoint, fault, times: 1 });
+
+    inject(Endpoint::BookTicker, Fault::RateLimited { retry_after: Duration::from_secs(7) });
+    assert!(
+        matches!(sim.fetch_tickers(None).await, Err(ExchangeError::RateLimited { retry_after }) if retry_after == Duration::from_secs(7))
+    );
+
+    inject(Endpoint::Any, Fault::Banned { retry_after: Duration::from_secs(120) });
+    match sim.server_time().await {
+        Err(ExchangeError::Banned { until }) => assert_eq!(until, sim.now() + Duration::from_secs(120)),
+        other => panic!("{other:?}"),
+    }
+
+    inject(Endpoint::Klines, Fault::ServerError);
+    let req = OhlcvRequest { symbol: btc.clone(), interval: Interval::M1, since: None, limit: 5 };
+    assert!(matches!(sim.fetch_ohlcv(&req).await, Err(ExchangeError::Unavailable { .. })));
+
+    inject(Endpoint::Account, Fault::MalformedBody);
+    assert!(matches!(sim.fetch_balances().await, Err(ExchangeError::InvalidResponse { .. })));
+
+    inject(Endpoint::CreateOrder, Fault::ServerError);
+    let order = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("u1"));
+    let err = sim.create_order(&order).await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert_eq!(sim.resolve_order(&btc, &cid("u1")).await.unwrap(), None, "a 5xx created nothing");
+
+    inject(Endpoint::Time, Fault::Latency(Duration::from_millis(150)));
+    let started = Instant::now();
+    sim.server_time().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    // Accepted, then the answer is late: a caller that gives up first finds the order afterwards.
+    inject(Endpoint::CreateOrder, Fault::AcceptThenDelay(Duration::from_secs(5)));
+    let late = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("late"));
+    assert!(tokio::time::timeout(Duration::from_millis(100), sim.create_order(&late)).await.is_err());
+    let found = sim.resolve_order(&btc, &cid("late")).await.unwrap().unwrap();
+    assert_eq!(found.status, OrderStatus::Filled);
+}
+
+#[tokio::test]
+async fn delisted_symbols_are_bad_symbols_everywhere() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let sol = sym("SOL/USDT");
+    sim.set_listed(&sol, false).unwrap();
+    assert!(matches!(sim.fetch_ticker(&sol).await, Err(ExchangeError::BadSymbol { .. })));
+    let markets = sim.load_markets().await.unwrap();
+    let rules = markets.iter().find(|m| m.symbol == sol).unwrap();
+    assert_eq!(rules.status, trading_core::MarketStatus::Break);
+    assert!(sim.fetch_tickers(None).await.unwrap().iter().all(|q| q.symbol != sol));
+    assert!(sim.set_listed(&sym("NOPE/USDT"), false).is_err());
+}
+
+#[tokio::test]
+async fn random_fault_profile_is_reproducible_by_seed() {
+    let outcomes = |seed| async move {
+        let clock = manual();
+        let mut faults = FaultProfile::chaos();
+        faults.latency_min = Duration::ZERO;
+        faults.latency_max = Duration::ZERO;
+        faults.p_timeout = 0.0;
+        faults.p_late_report = 0.0;
+        let sim = SimExchange::new(SimConfig { seed, faults, ..config(&clock) }).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..60 {
+            out.push(match sim.server_time().await {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => format!("{e:?}").split_whitespace().next().unwrap_or_default().to_owned(),
+            });
+        }
+        (
+            out,
+            sim.symbols().len(),
+            sim.load_markets().await.map(|m| m.iter().filter(|r| !r.is_trading()).count()),
+        )
+    };
+    let (a, n, _) = outcomes(3).await;
+    let (b, _, _) = outcomes(3).await;
+    assert_eq!(a, b);
+    assert_eq!(n, 12);
+    assert!(a.iter().any(|o| o != "ok") && a.iter().any(|o| o == "ok"), "{a:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time control and replay
+
+#[tokio::test]
+async fn pull_step_replays_a_day_quickly() {
+    let clock = manual();
+    let cfg = SimConfig {
+        pull_step: Some(Duration::from_secs(60)),
+        symbols: 3,
+        tick_interval: Duration::from_secs(10),
+        ..config(&clock)
+    };
+    let sim = SimExchange::new(cfg).unwrap();
+    let start = sim.now();
+    for _ in 0..1440 {
+        sim.fetch_tickers(None).await.unwrap();
+    }
+    assert_eq!(sim.now().millis_since(start), 86_400_000);
+    assert_eq!(clock.now(), start, "the clock itself did not move");
+}
+
+#[allow(clippy::print_stdout)] // the one allowed skip says so plainly
+fn ohlcv_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ohlcv");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("fixture folder {} is absent; skipping the replay test", dir.display());
+        None
+    }
+}
+
+#[tokio::test]
+async fn replay_follows_the_file_candles() {
+    let Some(dir) = ohlcv_dir() else { return };
+    let files = [
+        ("ALT/BTC", "freqtrade_UNITTEST_BTC-1m.json"),
+        ("ADA/BTC", "nautilus_binance_ADABTC-1m-2021-11-27.csv"),
+        ("ETH/BTC", "freqtrade_UNITTEST_BTC-5m.csv"),
+        ("XRP/USDT", "freqtrade_XRP_USDT_USDT-5m-futures.csv"),
+        ("BTC/USD", "nautilus_btc-perp-20211231-20220201_1m.csv"),
+    ];
+    let replay: Vec<ReplaySource> =
+        files.iter().map(|(s, f)| ReplaySource { symbol: sym(s), path: dir.join(f) }).collect();
+    let clock = manual();
+    let sim = SimExchange::new(SimConfig { replay, history_minutes: 30, ..config(&clock) }).unwrap();
+    assert_eq!(sim.symbols().len(), 5);
+    let candles = exchange_sim::load_ohlcv(&dir.join(files[0].1)).unwrap();
+    // Simulated start = 30 minutes into the file: the quote sits inside the candle of that time.
+    clock.advance(Duration::from_secs(30));
+    let q = sim.fetch_ticker(&sym("ALT/BTC")).await.unwrap();
+    let file_time = candles[0].open_time + Duration::from_secs(30 * 60 + 30);
+    let c = candles.iter().rev().find(|c| c.open_time <= file_time).unwrap();
+    let mid = q.price().unwrap();
+    let tick = dec!(0.00000001);
+    assert!(mid >= c.low - tick * dec!(2) && mid <= c.high + tick * dec!(2), "{mid} outside {c:?}");
+    let history = sim
+        .fetch_ohlcv(&OhlcvRequest { symbol: sym("ALT/BTC"), interval: Interval::M1, since: None, limit: 30 })
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 30);
+    // The minute candles before the start replay the file: each closes where the file's price
+    // stood at the end of that minute.
+    for h in &history[..29] {
+        let end = h.open_time.as_millis() - T0 + candles[0].open_time.as_millis() + 30 * 60_000 + 59_999;
+        let c = candles.iter().rev().find(|c| c.open_time.as_millis() <= end).unwrap();
+        let gap = c.open_time.as_millis() + 60_000 <= end;
+        assert!(gap || (h.close >= c.low && h.close <= c.high), "{h:?} vs {c:?}");
+        if gap {
+            assert_eq!(h.close, c.close, "after a gap the last close holds");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: shapes
+
+#[tokio::test]
+async fn http_market_data_matches_binance_shapes() {
+    let clock = manual();
+    let http = Http::start(config(&clock)).await;
+    let check = |fixture_name: &str, a: &Answer| {
+        assert_eq!(a.status, 200, "{fixture_name}: {}", a.text);
+        check_shape(&fixture(fixture_name), &a.json(), fixture_name);
+    };
+    check("server_time", &http.get("/api/v3/time").await);
+    assert_eq!(http.get("/api/v3/ping").await.text, "{}");
+    let info = http.get("/api/v3/exchangeInfo").await;
+    check("exchangeInfo", &info);
+    assert_eq!(info.json()["symbols"].as_array().unwrap().len(), 12);
+    let btc_info = http.get("/api/v3/exchangeInfo?symbol=BTCUSDT").await.json();
+    let filters = btc_info["symbols"][0]["filters"].as_array().unwrap();
+    let examples = &fixture_filters();
+    for f in filters {
+        let kind = f["filterType"].as_str().unwrap();
+        check_shape(&examples[kind], f, kind);
+    }
+    check("book_ticker_single", &http.get("/api/v3/ticker/bookTicker?symbol=BTCUSDT").await);
+    check("book_ticker_list", &http.get("/api/v3/ticker/bookTicker").await);
+    check(
+        "book_ticker_list",
+        &http.get("/api/v3/ticker/bookTicker?symbols=%5B%22BTCUSDT%22,%22ETHUSDT%22%5D").await,
+    );
+    check("ticker_price_single", &http.get("/api/v3/ticker/price?symbol=ETHUSDT").await);
+    check("ticker_price_list", &http.get("/api/v3/ticker/price").await);
+    check("ticker_24hr_full_single", &http.get("/api/v3/ticker/24hr?symbol=BTCUSDT").await);
+    check("ticker_24hr_full_list", &http.get("/api/v3/ticker/24hr").await);
+    check("ticker_24hr_mini_single", &http.get("/api/v3/ticker/24hr?symbol=BTCUSDT&type=MINI").await);
+    check(
+        "ticker_24hr_mini_list",
+        &http.get("/api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22%5D&type=MINI").await,
+    );
+    let klines = http.get("/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=3").await;
+    check("klines", &klines);
+    assert_eq!(klines.json().as_array().unwrap().len(), 3);
+    http.get("/api/v3/exchangeInfo?symbol=NOPE").await.error(400, -1121, "Invalid symbol.");
+    check_shape(
+        &fixture("error_invalid_symbol"),
+        &http.get("/api/v3/ticker/price?symbol=NOPE").await.json(),
+        "error",
+    );
+}
+
+fn fixture_filters() -> Value {
+    let path = format!("{}/test_data/filters_examples.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap()).unwrap()["filters"].clone()
+}
+
+#[tokio::test]
+async fn http_orders_and_account_match_binance_shapes() {
+    let clock = manual();
+    let http = Http::start(config(&clock)).await;
+    http.server.sim().set_mid_price(&sym("ETH/USDT"), dec!(3000)).unwrap();
+    use reqwest::Method;
+    let ack = http
+        .signed(
+            Method::POST,
+            "/api/v3/order",
+            "symbol=ETHUSDT&side=BUY&type=MARKET&quantity=0.01&newOrderRespType=ACK",
+        )
+        .await;
+    check_shape(&fixture("order_new_ack"), &ack.json(), "ack");
+    let result = http
+        .signed(
+            Method::POST,
+            "/api/v3/order",
+            "symbol=ETHUSDT&side=BUY&type=MARKET&quantity=0.01&newOrderRespType=RESULT",
+        )
+        .await;
+    check_shape(&fixture("order_new_result"), &result.json(), "result");
+    let full = http
+        .signed(
+            Method::POST,
+            "/api/v3/order",
+            "symbol=ETHUSDT&side=BUY&type=MARKET&quantity=0.01&newClientOrderId=mkt-1",
+        )
+        .await;
+    check_shape(&fixture("order_new_full"), &full.json(), "full");
+    assert_eq!(full.json()["status"], "FILLED");
+    assert_eq!(full.json()["clientOrderId"], "mkt-1");
+    let resting = http
+        .signed(Method::POST, "/api/v3/order", "symbol=ETHUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=2500.00&newClientOrderId=lim-1")
+        .await;
+    assert_eq!(resting.json()["status"], "NEW", "{}", resting.text);
+    let query = http.signed(Method::GET, "/api/v3/order", "symbol=ETHUSDT&origClientOrderId=lim-1").await;
+    check_shape(&fixture("order_query"), &query.json(), "query");
+    let open = http.signed(Method::GET, "/api/v3/openOrders", "symbol=ETHUSDT").await;
+    check_shape(&fixture("open_orders"), &open.json(), "openOrders");
+    assert_eq!(open.json().as_array().unwrap().len(), 1);
+    let account = http.signed(Method::GET, "/api/v3/account", "omitZeroBalances=true").await;
+    check_shape(&fixture("account"), &account.json(), "account");
+    let balances = account.json()["balances"].clone();
+    let usdt = balances.as_array().unwrap().iter().find(|b| b["asset"] == "USDT").unwrap().clone();
+    assert_eq!(usdt["locked"], "25.00000000");
+    let id = resting.json()["orderId"].as_u64().unwrap();
+    let cancel = http.signed(Method::DELETE, "/api/v3/order", &format!("symbol=ETHUSDT&orderId={id}")).await;
+    check_shape(&fixture("order_cancel"), &cancel.json(), "cancel");
+    assert_eq!(
+        (cancel.json()["status"].as_str(), cancel.json()["origClientOrderId"].as_str()),
+        (Some("CANCELED"), Some("lim-1"))
+    );
+    http.signed(Method::DELETE, "/api/v3/order", &format!("symbol=ETHUSDT&orderId={id}")).await.error(
+        400,
+        -2011,
+        "Unknown order sent.",
+    );
+    // The same venue is visible in-process.
+    assert_eq!(http.server.sim().orders().len(), 4);
+}
+
+#[tokio::test]
+async fn http_bad_input_gets_binance_codes() {
+    let clock = manual();
+    let http = Http::start(config(&clock)).await;
+    use reqwest::Method;
+    let cases: &[(&str, &str, u16, i64, &str)] = &[
+        ("GET", "/api/v3/ticker/bookTicker?symbol=NOPEUSDT", 400, -1121, "Invalid symbol."),
+        ("GET", "/api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22,%22NOPE%22%5D", 400, -1121, "Invalid symbol."),
+        ("GET", "/api/v3/ticker/24hr?symbols=BTCUSDT", 400, -1100, "Illegal characters found in parameter 'symbols'; legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'."),
+        ("GET", "/api/v3/ticker/24hr?symbol=BTCUSDT&type=HUGE", 400, -1139, "Invalid ticker type."),
+        ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=7m", 400, -1120, "Invalid interval."),
+        ("GET", "/api/v3/klines?interval=1m", 400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."),
+        ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=abc", 400, -1100, "Illegal characters found in parameter 'limit'; legal range is '^-?[0-9]{1,20}$'."),
+        ("GET", "/api/v3/ticker/price?symbol=BTCUSDT&symbol=ETHUSDT", 400, -1101, "Duplicate values for a parameter detected."),
+    ];
+    for (method, path, status, code, msg) in cases {
+        assert_eq!(*method, "GET");
+        http.get(path).await.error(*status, *code, msg);
+    }
+    let signed: &[(&str, &str, &str, u16, i64, &str)] = &[
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=-1", 400, -1100, "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'."),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=abc", 400, -1100, "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'."),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.000000001", 400, -1111, "Parameter 'quantity' has too much precision."),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=HOLD&type=MARKET&quantity=1", 400, -1117, "Invalid side."),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=STOP&quantity=1", 400, -1116, "Invalid orderType."),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=100", 400, -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&price=100", 400, -1106, "Parameter 'price' sent when not required."),
+        ("POST", "/api/v3/order", "symbol=NOPEUSDT&side=BUY&type=MARKET&quantity=1", 400, -1121, "Invalid symbol."),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.00001", 400, -1013, "Filter failure: NOTIONAL"),
+        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=100", 400, -2010, "Account has insufficient balance for requested action."),
+        ("GET", "/api/v3/order", "symbol=BTCUSDT&orderId=999", 400, -2013, "Order does not exist."),
+        ("GET", "/api/v3/order", "symbol=BTCUSDT", 400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"),
+        ("DELETE", "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=nope", 400, -2011, "Unknown order sent."),
+    ];
+    for (method, path, params, status, code, msg) in signed {
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        http.signed(m, path, params).await.error(*status, *code, msg);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: signing, clock skew, weights, faults, request log
+
+#[tokio::test]
+async fn http_rejects_bad_keys_signatures_and_timestamps() {
+    let clock = manual();
+    let http = Http::start(config(&clock)).await;
+    let base = http.server.base_url();
+    let now = http.now();
+    let q = format!("timestamp={now}");
+    let url = |q: &str| format!("{base}/api/v3/account?{q}");
+    let signed = format!("{q}&signature={}", sign(&q));
+    let a = http.send(http.client.get(url(&signed))).await;
+    a.error(401, -2014, "API-key format invalid.");
+    let a = http.send(http.client.get(url(&signed)).header("X-MBX-APIKEY", "wrong")).await;
+    a.error(401, -2015, "Invalid API-key, IP, or permissions for action.");
+    let wrong = format!("{q}&signature={}", "0".repeat(64));
+    let a = http.send(http.client.get(url(&wrong)).header("X-MBX-APIKEY", DEFAULT_API_KEY)).await;
+    a.error(400, -1022, "Signature for this request is not valid.");
+    let old = format!("timestamp={}", now - 6000);
+    let old = format!("{old}&signature={}", sign(&old));
+    let a = http.send(http.client.get(url(&old)).header("X-MBX-APIKEY", DEFAULT_API_KEY)).await;
+    a.error(400, -1021, "Timestamp for this request is outside of the recvWindow.");
+    let wide = format!("timestamp={}&recvWindow=10000", now - 6000);
+    let wide = format!("{wide}&signature={}", sign(&wide));
+    assert_eq!(
+        http.send(http.client.get(url(&wide)).header("X-MBX-APIKEY", DEFAULT_API_KEY)).await.status,
+        200
+    );
+    // Params in the body: signature over query + body, concatenated.
+    let body = format!("quantity=0.01&timestamp={now}");
+    let query = "symbol=ETHUSDT&side=BUY&type=MARKET";
+    let sig = sign(&format!("{query}{body}"));
+    let a = http
+        .send(
+            http.client
+                .post(format!("{base}/api/v3/order?{query}"))
+                .header("X-MBX-APIKEY", DEFAULT_API_KEY)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("{body}&signature={sig}")),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // Clock skew: the server runs 10 s ahead, so a request stamped with our time is too old.
+    http.server.set_clock_skew_ms(10_000);
+    let t = http.get("/api/v3/time").await.json()["serverTime"].as_i64().unwrap();
+    assert_eq!(t, now + 10_000);
+    http.signed(reqwest::Method::GET, "/api/v3/account", "").await.error(
+        400,
+        -1021,
+        "Timestamp for this request is outside of the recvWindow.",
+    );
+    http.server.set_clock_skew_ms(-10_000);
+    http.signed(reqwest::Method::GET, "/api/v3/account", "").await.error(
+        400,
+        -1021,
+        "Timestamp for this request was 1000ms ahead of the server's time.",
+    );
+}
+
+#[tokio::test]
+async fn http_weight_budget_gives_429_then_418() {
+    let clock = manual();
+    let http = Http::start(SimConfig { weight_limit_per_minute: 50, ..config(&clock) }).await;
+    let a = http.get("/api/v3/exchangeInfo").await;
+    assert_eq!(a.used_weight(), 20);
+    assert_eq!(http.get("/api/v3/ticker/bookTicker").await.used_weight(), 24);
+    assert_eq!(http.get("/api/v3/ticker/bookTicker?symbol=BTCUSDT").await.used_weight(), 26);
+    assert_eq!(http.get("/api/v3/exchangeInfo").await.used_weight(), 46);
+    let limited = http.get("/api/v3/exchangeInfo").await;
+    limited.error(429, -1003, "Too much request weight used; current limit is 50 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.");
+    let retry: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    let mut last = 0;
+    for _ in 0..20 {
+        last = http.get("/api/v3/ping").await.status;
+        if last == 418 {
+            break;
+        }
+    }
+    assert_eq!(last, 418, "continued abuse after 429 gets the IP banned");
+    let weights: Vec<u32> = http.server.requests().iter().map(|r| r.weight).take(3).collect();
+    assert_eq!(weights, [20, 4, 2]);
+}
+
+#[tokio::test]
+async fn every_scripted_fault_is_observable_over_http() {
+    let clock = manual();
+    let http = Http::start(config(&clock)).await;
+    let inject = |endpoint, fault| http.server.inject(ScriptedFault { endpoint, fault, times: 1 });
+
+    inject(Endpoint::BookTicker, Fault::RateLimited { retry_after: Duration::from_secs(9) });
+    let a = http.get("/api/v3/ticker/bookTicker").await;
+    assert_eq!((a.status, a.headers["retry-after"].to_str().unwrap()), (429, "9"));
+    assert_eq!(a.json()["code"], -1003);
+    assert_eq!(http.get("/api/v3/ticker/bookTicker").await.status, 200, "one-shot");
+
+    inject(Endpoint::Ping, Fault::Banned { retry_after: Duration::from_secs(120) });
+    let a = http.get("/api/v3/ping").await;
+    assert_eq!((a.status, a.headers["retry-after"].to_str().unwrap()), (418, "120"));
+
+    inject(Endpoint::Klines, Fault::ServerError);
+    http.get("/api/v3/klines?symbol=BTCUSDT&interval=1m").await.error(
+        503,
+        -1001,
+        "Internal error; unable to process your request. Please try again.",
+    );
+
+    inject(Endpoint::TickerPrice, Fault::MalformedBody);
+    let a = http.get("/api/v3/ticker/price").await;
+    assert_eq!(a.status, 200);
+    assert!(serde_json::from_str::<Value>(&a.text).is_err());
+
+    inject(Endpoint::Time, Fault::Latency(Duration::from_millis(150)));
+    let started = Instant::now();
+    assert_eq!(http.get("/api/v3/time").await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    inject(Endpoint::CreateOrder, Fault::AcceptThenDelay(Duration::from_secs(3)));
+    let q = format!(
+        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.0001&newClientOrderId=late-1&timestamp={}",
+        http.now()
+    );
+    let url = format!("{}/api/v3/order?{q}&signature={}", http.server.base_url(), sign(&q));
+    let sent = http
+        .client
+        .post(url)
+        .header("X-MBX-APIKEY", DEFAULT_API_KEY)
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(sent.unwrap_err().is_timeout());
+    let found =
+        http.signed(reqwest::Method::GET, "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=late-1").await;
+    assert_eq!(found.json()["status"], "FILLED", "the timed-out order exists");
+
+    let paths: Vec<String> =
+        http.server.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(paths.first().map(String::as_str), Some("GET /api/v3/ticker/bookTicker"));
+    assert!(paths.contains(&"POST /api/v3/order".to_owned()));
+    assert!(http.server.requests().windows(2).all(|w| w[0].at <= w[1].at));
+    http.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_shares_the_venue_with_in_process_users() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let server = SimServer::serve(sim.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    assert!(server.base_url().starts_with("http://127.0.0.1:"));
+    assert_ne!(server.addr().port(), 0);
+    sim.create_order(&OrderRequest::market(sym("BTC/USDT"), Side::Buy, dec!(0.0001), cid("inproc")))
+        .await
+        .unwrap();
+    assert_eq!(server.sim().orders().len(), 1);
+    server.shutdown().await;
+}
