@@ -795,3 +795,25 @@ async fn server_shares_the_venue_with_in_process_users() {
     assert_eq!(server.sim().orders().len(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn cli_prints_its_address_first_and_serves() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sim-server"))
+        .args(["--addr", "127.0.0.1:0", "--symbols", "7", "--seed", "5", "--faults", "none", "--usdt", "500"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}")).to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let info: Value = reqwest::get(format!("{url}/api/v3/exchangeInfo")).await.unwrap().json().await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(info["symbols"].as_array().unwrap().len(), 7);
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_sim-server")).args(["--faults", "wild"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown fault profile \"wild\""));
+}
