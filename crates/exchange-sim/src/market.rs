@@ -611,7 +611,7 @@ impl Market {
         let oldest = agg.first().map(|(t, _, _)| *t).unwrap_or(self.now);
         let in_range = agg.iter().filter(|(t, _, _)| start.is_none_or(|s| *t >= s) && *t <= end).count();
         let want_older = match start {
-            Some(s) if s < oldest => ((oldest - s) / width).min(limit as i64) as usize,
+            Some(s) if s < oldest => (oldest.saturating_sub(s) / width).min(limit as i64) as usize,
             Some(_) => 0,
             None => limit.saturating_sub(in_range),
         };

@@ -320,13 +320,13 @@ fn verify(shared: &Shared, headers: &HeaderMap, query: &str, body: &str, p: &Par
         return Err(ApiError::bad(-1022, "Signature for this request is not valid."));
     }
     let server = server_time(shared);
-    if timestamp > server + 1000 {
+    if timestamp > server.saturating_add(1000) {
         return Err(ApiError::bad(
             -1021,
             "Timestamp for this request was 1000ms ahead of the server's time.",
         ));
     }
-    if server - timestamp > recv_window {
+    if server.saturating_sub(timestamp) > recv_window {
         return Err(ApiError::bad(-1021, "Timestamp for this request is outside of the recvWindow."));
     }
     Ok(())

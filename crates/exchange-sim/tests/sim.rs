@@ -613,6 +613,11 @@ async fn http_bad_input_gets_binance_codes() {
         ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=abc", 400, -1100, "Illegal characters found in parameter 'limit'; legal range is '^-?[0-9]{1,20}$'."),
         ("GET", "/api/v3/ticker/price?symbol=BTCUSDT&symbol=ETHUSDT", 400, -1101, "Duplicate values for a parameter detected."),
     ];
+    let extreme =
+        http.get("/api/v3/klines?symbol=BTCUSDT&interval=1d&startTime=-9223372036854775808&limit=2").await;
+    assert_eq!((extreme.status, extreme.json().as_array().map(Vec::len)), (200, Some(2)), "{}", extreme.text);
+    let future = http.get("/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=9223372036854775807").await;
+    assert_eq!(future.json(), serde_json::json!([]));
     for (method, path, status, code, msg) in cases {
         assert_eq!(*method, "GET");
         http.get(path).await.error(*status, *code, msg);
@@ -660,6 +665,10 @@ async fn http_rejects_bad_keys_signatures_and_timestamps() {
     let old = format!("timestamp={}", now - 6000);
     let old = format!("{old}&signature={}", sign(&old));
     let a = http.send(http.client.get(url(&old)).header("X-MBX-APIKEY", DEFAULT_API_KEY)).await;
+    a.error(400, -1021, "Timestamp for this request is outside of the recvWindow.");
+    let ancient = "timestamp=-9223372036854775808";
+    let ancient = format!("{ancient}&signature={}", sign(ancient));
+    let a = http.send(http.client.get(url(&ancient)).header("X-MBX-APIKEY", DEFAULT_API_KEY)).await;
     a.error(400, -1021, "Timestamp for this request is outside of the recvWindow.");
     let wide = format!("timestamp={}&recvWindow=10000", now - 6000);
     let wide = format!("{wide}&signature={}", sign(&wide));
@@ -806,14 +815,21 @@ async fn cli_prints_its_address_first_and_serves() {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}")).to_owned();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let info: Value = reqwest::get(format!("{url}/api/v3/exchangeInfo")).await.unwrap().json().await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(info["symbols"].as_array().unwrap().len(), 7);
 
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_sim-server")).args(["--faults", "wild"]).output().unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_sim-server"))
+        .args(["--faults", "wild"])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown fault profile \"wild\""));
 }

@@ -60,7 +60,8 @@ struct Args {
 }
 
 fn replay_source(arg: &str) -> Result<ReplaySource, String> {
-    let (symbol, path) = arg.split_once('=').ok_or_else(|| format!("--replay {arg:?}: expected SYMBOL=FILE"))?;
+    let (symbol, path) =
+        arg.split_once('=').ok_or_else(|| format!("--replay {arg:?}: expected SYMBOL=FILE"))?;
     let symbol: Symbol = symbol.parse().map_err(|e| format!("--replay {arg:?}: {e}"))?;
     Ok(ReplaySource { symbol, path: PathBuf::from(path) })
 }
