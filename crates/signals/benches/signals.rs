@@ -160,6 +160,27 @@ fn bench(c: &mut Criterion) {
                     },
                 );
                 group.throughput(Throughput::Elements(SYMBOLS as u64));
+
+                // a realistic feed: a fresh engine, one tick per symbol every 1.5 s (bucket steps
+                // alternate 1 and 2: half the window's 1 s buckets stay empty)
+                let (mut engine, ids) = setup(mode, GuardConfig::none());
+                let mut round = 0_usize;
+                group.bench_function(
+                    BenchmarkId::new(format!("mode{}", mode.setting()), "guards_off_every_1500ms"),
+                    |b| {
+                        b.iter(|| {
+                            let row = &prices[(round % CYCLE) * SYMBOLS..][..SYMBOLS];
+                            let ts = Timestamp::from_millis(round as i64 * 1_500);
+                            for (id, p) in ids.iter().zip(row) {
+                                let tick = Tick { ts, price: *p, ..template };
+                                if let Decision::Fired(t) = engine.on_tick(*id, &tick).unwrap() {
+                                    black_box(t);
+                                }
+                            }
+                            round += 1;
+                        })
+                    },
+                );
             }
             let f = engine.funnel();
             eprintln!(
