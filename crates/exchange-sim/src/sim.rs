@@ -408,21 +408,20 @@ impl Exchange for SimExchange {
                     .collect::<Result<_, _>>()?,
                 None => (0..st.market.len()).filter(|i| st.market.is_listed(*i)).collect(),
             };
-            Ok(indices
-                .into_iter()
-                .map(|i| {
-                    let top = st.market.top(i);
-                    Quote {
-                        symbol: st.market.spec(i).symbol.clone(),
-                        bid: Some(top.bid),
-                        ask: Some(top.ask),
-                        last: Some(top.last),
-                        quote_volume_24h: None,
-                        exchange_ts: Some(top.ts),
-                        received_at: now,
-                    }
-                })
-                .collect())
+            let mut quotes = Vec::with_capacity(indices.len());
+            for i in indices {
+                let top = st.market.top(i);
+                quotes.push(Quote {
+                    symbol: st.market.spec(i).symbol.clone(),
+                    bid: Some(top.bid),
+                    ask: Some(top.ask),
+                    last: Some(top.last),
+                    quote_volume_24h: Some(st.market.quote_volume_24h(i)),
+                    exchange_ts: Some(top.ts),
+                    received_at: now,
+                });
+            }
+            Ok(quotes)
         })
     }
 

@@ -833,3 +833,59 @@ async fn cli_prints_its_address_first_and_serves() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown fault profile \"wild\""));
 }
+
+#[tokio::test]
+async fn partial_fill_then_cancel_profile_is_observable_in_process_and_over_http() {
+    let clock = manual();
+    let mut faults = FaultProfile::none();
+    faults.name = "custom".into();
+    faults.p_partial_then_cancel = 1.0;
+    let http = Http::start(SimConfig { faults, ..config(&clock) }).await;
+    let sim = http.server.sim();
+    let eth = sym("ETH/USDT");
+    sim.set_mid_price(&eth, dec!(3000)).unwrap();
+    let ask = sim.fetch_ticker(&eth).await.unwrap().ask.unwrap();
+    let order = sim
+        .create_order(&OrderRequest::limit(
+            eth.clone(),
+            Side::Buy,
+            dec!(0.02),
+            ask,
+            TimeInForce::Gtc,
+            cid("ptc-1"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((order.status, order.filled_quantity), (OrderStatus::Expired, dec!(0.01)));
+    let params = format!(
+        "symbol=ETHUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.02&price={ask}&newClientOrderId=ptc-2"
+    );
+    let a = http.signed(reqwest::Method::POST, "/api/v3/order", &params).await;
+    let v = a.json();
+    assert_eq!(
+        (v["status"].as_str(), v["executedQty"].as_str()),
+        (Some("EXPIRED"), Some("0.01000000")),
+        "{}",
+        a.text
+    );
+    let usdt = sim.balances().into_iter().find(|b| b.asset == "USDT").unwrap();
+    assert_eq!(usdt.locked, dec!(0), "the expired remainder released its funds");
+}
+
+#[tokio::test]
+async fn in_process_quotes_agree_with_the_http_tickers() {
+    let clock = manual();
+    let http = Http::start(config(&clock)).await;
+    clock.advance(Duration::from_secs(125));
+    let quotes = http.server.sim().fetch_tickers(Some(&[sym("BTC/USDT"), sym("XRP/USDT")])).await.unwrap();
+    let book = http.get("/api/v3/ticker/bookTicker?symbols=%5B%22BTCUSDT%22,%22XRPUSDT%22%5D").await.json();
+    let day = http.get("/api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22,%22XRPUSDT%22%5D").await.json();
+    for (i, q) in quotes.iter().enumerate() {
+        let dec8 = |d: Decimal| format!("{:.8}", d);
+        assert_eq!(book[i]["bidPrice"].as_str().unwrap(), dec8(q.bid.unwrap()));
+        assert_eq!(book[i]["askPrice"].as_str().unwrap(), dec8(q.ask.unwrap()));
+        assert_eq!(day[i]["lastPrice"].as_str().unwrap(), dec8(q.last.unwrap()));
+        assert_eq!(day[i]["quoteVolume"].as_str().unwrap(), dec8(q.quote_volume_24h.unwrap()));
+        assert_eq!(day[i]["closeTime"].as_i64().unwrap(), q.exchange_ts.unwrap().as_millis());
+    }
+}
