@@ -154,7 +154,8 @@ impl SimExchange {
     }
 
     /// Moves a market's mid price to `price` (rounded to its tick); the path continues from
-    /// there. For tests and scripted scenarios (e.g. "drop 5 % now").
+    /// there. For tests and scripted scenarios (e.g. "drop 5 % now"). In replay mode the next
+    /// step returns to the file's path.
     pub fn set_mid_price(&self, symbol: &Symbol, price: Decimal) -> Result<(), SimError> {
         self.with_state(false, |st, _| {
             let i = st.market.index_of(symbol).ok_or_else(|| SimError::UnknownSymbol(symbol.to_string()))?;

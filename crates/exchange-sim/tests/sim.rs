@@ -427,6 +427,10 @@ async fn pull_step_replays_a_day_quickly() {
     }
     assert_eq!(sim.now().millis_since(start), 86_400_000);
     assert_eq!(clock.now(), start, "the clock itself did not move");
+    sim.advance(Duration::from_secs(3600));
+    assert_eq!(sim.now().millis_since(start), 90_000_000);
+    sim.step();
+    assert_eq!(sim.now().millis_since(start), 90_010_000, "one step = one tick interval");
 }
 
 #[allow(clippy::print_stdout)] // the one allowed skip says so plainly
