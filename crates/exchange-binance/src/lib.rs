@@ -16,6 +16,7 @@
 //!   `custom(base_url, based_on)` (the simulator).
 //! - [`Credentials`]: key and secret from the environment, redacted in `Debug`/`Display`.
 //! - [`Signer`]: HMAC-SHA256 request signing.
+//! - [`parse_ticker_array`]: the ticker parser, for recorded payloads and benchmarks.
 //!
 //! Requests pass a weight-aware limiter (a `governor` GCRA plus a fixed-window counter on the
 //! venue's clock, corrected from `X-MBX-USED-WEIGHT-1M`); after a 429/418 nothing is sent to the
@@ -54,3 +55,4 @@ pub use credentials::Credentials;
 pub use error::ClientError;
 pub use profile::{Venue, VenueProfile};
 pub use sign::Signer;
+pub use wire::{parse_ticker_array, TickerEndpoint};

@@ -323,6 +323,31 @@ pub(crate) fn parse_tickers(
     })
 }
 
+/// A ticker endpoint whose all-symbols answer [`parse_ticker_array`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickerEndpoint {
+    /// `GET /api/v3/ticker/bookTicker`: bid and ask.
+    BookTicker,
+    /// `GET /api/v3/ticker/24hr`: last price, 24h quote volume, bid and ask.
+    Ticker24h,
+}
+
+/// Parses an array answer of a ticker endpoint (the all-symbols or `symbols=` form) into
+/// quotes, translating ids with `map` and skipping ids it does not list. The client uses the
+/// same code; it is public for recorded-payload tools and benchmarks.
+pub fn parse_ticker_array(
+    endpoint: TickerEndpoint,
+    body: &str,
+    map: &SymbolMap,
+    received_at: Timestamp,
+) -> Result<Vec<Quote>, ExchangeError> {
+    let kind = match endpoint {
+        TickerEndpoint::BookTicker => TickerKind::Book,
+        TickerEndpoint::Ticker24h => TickerKind::Day,
+    };
+    parse_tickers(kind, Shape::Many, body, map, received_at)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Klines
 
