@@ -275,6 +275,13 @@ impl VenueProfile {
         self
     }
 
+    /// Replaces the request budget: an account with higher limits, or a server (the simulator)
+    /// configured with other ones. The limiter never lets more than this through per window.
+    pub fn with_rate_budget(mut self, rate: RateBudget) -> Self {
+        self.rate = rate;
+        self
+    }
+
     /// Sets the `recvWindow` sent with signed requests (1 ms to 60 s; Binance's maximum).
     pub fn with_recv_window(mut self, recv_window: Duration) -> Result<Self, crate::ClientError> {
         if recv_window.is_zero() || recv_window > Duration::from_secs(60) {

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use exchange::{Exchange, ExchangeError, OhlcvRequest};
+use std::num::NonZeroU32;
+
+use exchange::{Exchange, ExchangeError, OhlcvRequest, RateBudget};
 use exchange_binance::{BinanceClient, ClientConfig, Credentials, Timeouts, VenueProfile};
 use exchange_sim::{
     Endpoint, Fault, ScriptedFault, SimConfig, SimServer, DEFAULT_API_KEY, DEFAULT_API_SECRET,
@@ -165,6 +167,58 @@ async fn rate_limit_429_is_honoured_for_exactly_retry_after() {
             r.at.duration_since(limited_at)
         );
     }
+    server.shutdown().await;
+}
+
+/// Waits until the current minute of the system clock has at least `margin` left, so that a
+/// test about the weight window does not straddle the client's window boundary.
+async fn away_from_minute_boundary(margin: Duration) {
+    use trading_core::Clock;
+    let into_minute = Duration::from_millis(SystemClock.now().as_millis().rem_euclid(60_000) as u64);
+    if Duration::from_secs(60) - into_minute < margin {
+        tokio::time::sleep(Duration::from_secs(60) - into_minute + Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn used_weight_header_from_other_clients_stops_requests_that_would_be_refused() {
+    away_from_minute_boundary(Duration::from_secs(10)).await;
+    let server =
+        SimServer::start(SimConfig { symbols: 5, weight_limit_per_minute: 120, ..SimConfig::default() })
+            .await
+            .unwrap();
+    let budget = RateBudget {
+        weight_per_window: NonZeroU32::new(120).unwrap(),
+        window: Duration::from_secs(60),
+        orders_per_window: None,
+        order_window: Duration::from_secs(10),
+    };
+    let profile =
+        VenueProfile::custom(server.base_url(), VenueProfile::binance_spot()).with_rate_budget(budget);
+    let ours = BinanceClient::new(ClientConfig::new(profile.clone(), Arc::new(SystemClock))).unwrap();
+    let other = BinanceClient::new(ClientConfig::new(profile, Arc::new(SystemClock))).unwrap();
+
+    // Another process on the same IP spends weight: markets (20) + 10 x bookTicker-all (4).
+    other.load_markets().await.unwrap();
+    for _ in 0..10 {
+        other.fetch_tickers(None).await.unwrap();
+    }
+    // Our client learns the venue's count from X-MBX-USED-WEIGHT-1M on its first answer.
+    let ours_markets = ours.load_markets().await.unwrap();
+    assert_eq!(ours_markets.len(), 5);
+    assert!(ours.used_weight() >= 80, "counter corrected from the header: {}", ours.used_weight());
+
+    // 80 of 120 used: bookTicker-all (4) and exchangeInfo (20) fit, a second exchangeInfo
+    // (20, total 124) does not, so the client waits for the next window instead of sending it.
+    let before = server.requests().len();
+    let waited = tokio::time::timeout(Duration::from_millis(700), async {
+        ours.fetch_tickers(None).await.unwrap();
+        ours.load_markets().await.unwrap();
+        ours.load_markets().await.unwrap();
+    })
+    .await;
+    assert!(waited.is_err(), "the third request must wait for the next window");
+    assert_eq!(server.requests().len(), before + 2, "only what fits was sent");
     server.shutdown().await;
 }
 
