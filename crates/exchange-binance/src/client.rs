@@ -391,6 +391,9 @@ impl Exchange for BinanceClient {
     }
 
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError> {
+        if symbols.is_some_and(<[Symbol]>::is_empty) {
+            return Ok(Vec::new());
+        }
         let markets = self.markets().await?;
         let ids: Option<Vec<&str>> = match symbols {
             None => None,

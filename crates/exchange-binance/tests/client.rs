@@ -63,6 +63,9 @@ async fn full_order_lifecycle() {
     assert_eq!(all.len(), 10);
     assert!(all.iter().all(|q| q.bid.is_some() && q.ask.is_some() && q.bid < q.ask));
     let two: Vec<Symbol> = all.iter().take(2).map(|q| q.symbol.clone()).collect();
+    let sent = server.requests().len();
+    assert!(client.fetch_tickers(Some(&[])).await.unwrap().is_empty());
+    assert_eq!(server.requests().len(), sent, "an empty list needs no request");
     let listed = client.fetch_tickers(Some(&two)).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|q| q.last.is_some() && q.quote_volume_24h.is_some()));
