@@ -18,7 +18,7 @@ fn event(i: u64) -> Event {
     Event::GuardBlocked {
         symbol: Symbol::new("BTC", "USDT").unwrap(),
         guard: "spread".to_owned(),
-        value: Decimal::new(i as i64, 6),
+        value: Some(Decimal::new(i as i64, 6)),
         threshold: Decimal::new(3, 3),
     }
 }

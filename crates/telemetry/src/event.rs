@@ -147,8 +147,9 @@ pub enum Event {
         symbol: Symbol,
         /// The guard's name (`spread`, `volatility`, `market_crash`, ...).
         guard: String,
-        /// The measured value.
-        value: Decimal,
+        /// The measured value; `None` when the guard had no data to measure (no bid/ask, no
+        /// candles yet, a stale reference price) and blocked for that reason.
+        value: Option<Decimal>,
         /// The threshold it violated.
         threshold: Decimal,
     },

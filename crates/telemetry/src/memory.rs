@@ -93,7 +93,7 @@ pub fn sample_events() -> Vec<Event> {
         Event::GuardBlocked {
             symbol: sats.clone(),
             guard: "spread".into(),
-            value: dec("0.0042"),
+            value: Some(dec("0.0042")),
             threshold: dec("0.0030"),
         },
         Event::ExitSignal {
