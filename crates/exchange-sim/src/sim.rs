@@ -4,7 +4,7 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use exchange::{Capabilities, EndpointWeights, Exchange, ExchangeError, OhlcvRequest, RateBudget};
@@ -253,10 +253,11 @@ impl SimExchange {
 
     /// Charges the weight and asks the fault layer about one request.
     pub(crate) fn admit(&self, endpoint: Endpoint, weight: u32) -> Admission {
+        let now = self.now();
         let mut st = self.inner.state.lock();
         let limit = st.weights.limit();
-        let charge = st.weights.charge(Instant::now(), weight);
-        let used_weight = st.weights.used(Instant::now());
+        let charge = st.weights.charge(now, weight);
+        let used_weight = st.weights.used(now);
         let mut adm = Admission {
             used_weight,
             pre_delay: self.inner.latency,
@@ -264,7 +265,6 @@ impl SimExchange {
             refusal: None,
             partial_then_cancel: false,
         };
-        let now = self.now();
         match charge {
             Charge::Ok(_) => {}
             Charge::Limited(retry) => {
@@ -293,7 +293,8 @@ impl SimExchange {
 
     /// Weight used in the current window (for the `X-MBX-USED-WEIGHT-1M` header).
     pub(crate) fn used_weight(&self) -> u32 {
-        self.inner.state.lock().weights.used(Instant::now())
+        let now = self.now();
+        self.inner.state.lock().weights.used(now)
     }
 
     /// In-process admission: sleeps the pre-delay and maps a refusal to an `ExchangeError`.

@@ -1,11 +1,14 @@
 //! Request weights (Binance's documented values) and the per-minute weight budget with its
 //! 429-then-418 escalation.
 //!
-//! The budget is about how fast a client talks to the server, so it runs on the monotonic
-//! clock of the process ([`Instant`]), not on the simulated market clock: a client told to wait
-//! `Retry-After` seconds waits real seconds even when the market runs on a manual clock.
+//! The budget runs on the venue's [`trading_core::Clock`], the same time base as the market:
+//! with the default system clock a client told to wait `Retry-After` seconds waits real seconds;
+//! with a manual clock (a session replayed as fast as the consumer pulls) the budget is measured
+//! in simulated minutes, so a 24 h replay sees the same throttling a real 24 h session would.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use trading_core::Timestamp;
 
 use crate::Endpoint;
 
@@ -56,10 +59,10 @@ pub(crate) enum Charge {
 #[derive(Debug, Clone)]
 pub(crate) struct WeightWindow {
     limit: u32,
-    window_start: Option<Instant>,
+    window_start: Option<Timestamp>,
     used: u32,
     refused: u32,
-    banned_until: Option<Instant>,
+    banned_until: Option<Timestamp>,
 }
 
 impl WeightWindow {
@@ -72,23 +75,23 @@ impl WeightWindow {
     }
 
     /// Weight used in the current window.
-    pub(crate) fn used(&self, now: Instant) -> u32 {
+    pub(crate) fn used(&self, now: Timestamp) -> u32 {
         match self.window_start {
-            Some(s) if now.duration_since(s) < WINDOW => self.used,
+            Some(s) if now.saturating_since(s) < WINDOW => self.used,
             _ => 0,
         }
     }
 
     /// Charges `w` at `now`.
-    pub(crate) fn charge(&mut self, now: Instant, w: u32) -> Charge {
+    pub(crate) fn charge(&mut self, now: Timestamp, w: u32) -> Charge {
         if let Some(until) = self.banned_until {
             if now < until {
-                return Charge::Banned(until - now);
+                return Charge::Banned(until.saturating_since(now));
             }
             self.banned_until = None;
         }
         let start = match self.window_start {
-            Some(s) if now.duration_since(s) < WINDOW => s,
+            Some(s) if now.saturating_since(s) < WINDOW => s,
             _ => {
                 self.window_start = Some(now);
                 self.used = 0;
@@ -105,7 +108,7 @@ impl WeightWindow {
             self.banned_until = Some(now + BAN);
             return Charge::Banned(BAN);
         }
-        let left = WINDOW.saturating_sub(now.duration_since(start));
+        let left = WINDOW.saturating_sub(now.saturating_since(start));
         Charge::Limited(Duration::from_secs(left.as_secs_f64().ceil().max(1.0) as u64))
     }
 }
@@ -139,7 +142,7 @@ mod tests {
 
     #[test]
     fn over_budget_is_429_then_418_and_the_window_resets() {
-        let t0 = Instant::now();
+        let t0 = Timestamp::from_millis(1_700_000_000_000);
         let mut w = WeightWindow::new(10);
         assert_eq!(w.charge(t0, 6), Charge::Ok(6));
         assert_eq!(w.charge(t0, 4), Charge::Ok(10));

@@ -433,6 +433,21 @@ async fn pull_step_replays_a_day_quickly() {
     assert_eq!(sim.now().millis_since(start), 90_010_000, "one step = one tick interval");
 }
 
+/// The weight budget is measured on the venue's clock: on a manual clock, a fast replay is
+/// throttled per simulated minute, and moving the clock a minute on opens a new window.
+#[tokio::test]
+async fn weight_budget_follows_the_venue_clock() {
+    let clock = manual();
+    let sim = SimExchange::new(SimConfig { weight_limit_per_minute: 10, ..config(&clock) }).unwrap();
+    // bookTicker for all symbols weighs 4: two fit in a budget of 10, the third does not.
+    sim.fetch_tickers(None).await.unwrap();
+    sim.fetch_tickers(None).await.unwrap();
+    let err = sim.fetch_tickers(None).await.unwrap_err();
+    assert!(matches!(err, ExchangeError::RateLimited { .. }), "{err}");
+    clock.advance(Duration::from_secs(60));
+    sim.fetch_tickers(None).await.expect("a new simulated minute has a fresh budget");
+}
+
 #[allow(clippy::print_stdout)] // the one allowed skip says so plainly
 fn ohlcv_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ohlcv");
