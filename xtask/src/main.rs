@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's automation, in Rust instead of shell glue.
 //!
 //! - `cargo xtask ci`: every check CI runs (format, clippy with `-D warnings`, tests, docs with
-//!   `-D warnings`, `cargo deny check bans licenses sources`).
-//! - `cargo xtask run-session`: a trading session on the embedded simulated exchange.
+//!   `-D warnings`, a short `run-session`, `cargo deny check bans licenses sources`).
+//! - `cargo xtask run-session`: a session on the embedded simulated exchange (dry until the
+//!   order router is assembled: decisions are recorded, no orders are sent).
 //! - `cargo xtask bench [-p PACKAGE]`: the criterion benchmarks.
 
 use std::path::{Path, PathBuf};
@@ -26,9 +27,10 @@ enum Cmd {
         #[arg(long)]
         no_deny: bool,
     },
-    /// Run a trading session on the embedded simulated exchange.
+    /// Run a session on the embedded simulated exchange (dry: decides and records, sends no
+    /// orders until the order router lands). `cargo xtask run-session -- --help` lists settings.
     RunSession {
-        /// Arguments passed to the session (see `--help` once the bot is assembled).
+        /// Arguments passed to the session (e.g. `-- --minutes 60 --symbols 500`).
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
@@ -91,6 +93,10 @@ fn ci(root: &Path, no_deny: bool) -> Result<()> {
     cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     cargo(root, &["test", "--workspace"], &[])?;
     cargo(root, &["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    // The README's run command must work on a fresh machine too: a short session, for real.
+    let sessions = root.join("target").join("ci-sessions");
+    let sessions = sessions.to_str().context("target path is not UTF-8")?;
+    run_session(root, &["--minutes".into(), "30".into(), "--session-dir".into(), sessions.into()])?;
     if no_deny {
         eprintln!("xtask: skipping cargo deny (--no-deny)");
     } else {
@@ -118,10 +124,11 @@ fn ensure_cargo_deny(root: &Path) -> Result<()> {
     cargo(root, &["install", "--locked", "cargo-deny"], &[])
 }
 
-fn run_session(_root: &Path, _args: &[String]) -> Result<()> {
-    bail!(
-        "the bot is not assembled yet: the md-feed, order-router and bot crates are still to come \
-         (see docs/ARCHITECTURE.md). The simulated exchange runs on its own with \
-         `cargo run -p exchange-sim --bin sim-server -- --addr 127.0.0.1:0`"
-    )
+/// Runs the dry session (`examples/dry_session.rs`): the simulated venue, the signal engine,
+/// telemetry and the supervisor, deciding and recording without sending orders until the order
+/// router is assembled.
+fn run_session(root: &Path, args: &[String]) -> Result<()> {
+    let mut cargo_args = vec!["run", "--quiet", "-p", "drop-bot-examples", "--example", "dry_session", "--"];
+    cargo_args.extend(args.iter().map(String::as_str));
+    cargo(root, &cargo_args, &[])
 }
