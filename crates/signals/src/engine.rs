@@ -289,7 +289,7 @@ impl SignalEngine {
         };
         let state = self.states.get_mut(id.index()).ok_or(SignalError::UnknownSymbolId(id.0))?;
         let ts = tick.ts.as_millis();
-        let step = state.step(self.mode, self.ratio_num, ts, px);
+        let step = state.step(self.ratio_num, ts, px);
         if let Some(crash) = self.crash.as_mut() {
             if crash.id == Some(id) {
                 if let Some(k) = crash.clock.locate(ts) {
@@ -334,7 +334,7 @@ impl SignalEngine {
             }
         }
         if let Some(state) = self.states.get_mut(id.index()) {
-            state.fired(self.mode, px);
+            state.fired(px);
         }
         if let Some(g) = self.guard_state.get_mut(id.index()) {
             g.last_event = Some(tick.ts);

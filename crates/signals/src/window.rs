@@ -58,47 +58,80 @@ impl BucketClock {
 
 /// Window high: bucket highs in decreasing order, oldest first; the front is the window high.
 ///
-/// The front is also kept in the struct itself: it is the oldest entry, so its heap line is
-/// the one least likely to be in cache, and it is needed on every tick.
+/// Stored as a growable power-of-two ring of `(bucket, high)` entries (one line holds the back
+/// entry the pop loop reads); it never holds more than the window's bucket count, so it stops
+/// growing at that bound. The front is also kept in the struct itself: it is the oldest entry,
+/// so its line is the one least likely to be in cache, and it is read every tick.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MaxDeque {
-    q: VecDeque<(i64, i128)>,
-    front: Option<(i64, i128)>,
+    front_px: i128,
+    front_k: i64,
+    head: u32,
+    len: u32,
+    ring: Box<[(i64, i128)]>,
 }
 
 impl MaxDeque {
     #[inline]
+    fn at(&self, j: u32) -> (i64, i128) {
+        let mask = self.ring.len().wrapping_sub(1);
+        self.ring[(self.head as usize + j as usize) & mask]
+    }
+
+    #[inline]
     pub(crate) fn push(&mut self, k: i64, px: i128, oldest: i64) {
-        while self.front.is_some_and(|(fk, _)| fk < oldest) {
-            self.q.pop_front();
-            self.front = self.q.front().copied();
+        while self.len > 0 && self.front_k < oldest {
+            self.head = (self.head + 1) & (self.ring.len() as u32).wrapping_sub(1);
+            self.len -= 1;
+            if self.len > 0 {
+                (self.front_k, self.front_px) = self.at(0);
+            }
         }
-        let q = &mut self.q;
-        while q.back().is_some_and(|&(_, h)| h <= px) {
-            q.pop_back();
+        while self.len > 0 && self.at(self.len - 1).1 <= px {
+            self.len -= 1;
         }
         // a later bucket is never behind the back, so a same-bucket back has a higher high
-        if q.back().is_none_or(|&(bk, _)| bk != k) {
-            q.push_back((k, px));
+        if self.len == 0 || self.at(self.len - 1).0 != k {
+            if self.len as usize == self.ring.len() {
+                self.grow();
+            }
+            let mask = self.ring.len().wrapping_sub(1);
+            self.ring[(self.head as usize + self.len as usize) & mask] = (k, px);
+            self.len += 1;
         }
-        if q.len() == 1 {
-            self.front = Some((k, px));
+        if self.len == 1 {
+            self.front_k = k;
+            self.front_px = px;
         }
+    }
+
+    /// Doubles the ring (at least 8 entries), unwrapping it to start at index 0.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let cap = (self.ring.len() * 2).max(8);
+        let mut ring = vec![(0_i64, 0_i128); cap];
+        for (j, e) in ring.iter_mut().enumerate().take(self.len as usize) {
+            *e = self.at(j as u32);
+        }
+        self.ring = ring.into_boxed_slice();
+        self.head = 0;
     }
 
     /// The window high and its bucket.
     #[inline]
     pub(crate) fn high(&self) -> Option<(i64, i128)> {
-        self.front
+        (self.len > 0).then_some((self.front_k, self.front_px))
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.q.len()
+        self.len as usize
     }
 }
 
 /// Window open: the first price of each bucket, oldest first; the front is the window open.
-/// The front is cached in the struct, as in [`MaxDeque`].
+/// The front is cached in the struct, as in [`MaxDeque`]. Used for the crash guard's window;
+/// the per-symbol trigger uses [`OpenSlots`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OpenRing {
     q: VecDeque<(i64, i128)>,
@@ -125,8 +158,102 @@ impl OpenRing {
         self.front.map(|(_, p)| p)
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.q.len()
+    }
+}
+
+/// Window open for the trigger: one slot per bucket of the window (`span + 1` slots, bucket `b`
+/// in slot `b mod (span + 1)`), holding the bucket's first price or 0 for a bucket without
+/// ticks (prices are positive). Same answers as [`OpenRing`], but the slot a new bucket writes
+/// is the one the expiring bucket frees, next to the slot the new window open is read from: a
+/// tick touches one line of the ring instead of two far apart.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenSlots {
+    slots: Box<[i128]>,
+    /// Bucket of the latest tick (`i64::MIN` before the first) and its slot.
+    last_k: i64,
+    cur: usize,
+    /// The window open, its bucket and its slot.
+    front_k: i64,
+    front_px: i128,
+    front_i: usize,
+}
+
+impl OpenSlots {
+    pub(crate) fn new(span: i64) -> Self {
+        let n = usize::try_from(span.saturating_add(1)).unwrap_or(1).max(1);
+        OpenSlots {
+            slots: vec![0; n].into_boxed_slice(),
+            last_k: i64::MIN,
+            cur: 0,
+            front_k: i64::MIN,
+            front_px: 0,
+            front_i: 0,
+        }
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// Records a tick of bucket `k` (never older than the latest) and returns the window open.
+    #[inline]
+    pub(crate) fn push(&mut self, k: i64, px: i128) -> i128 {
+        if k == self.last_k {
+            return self.front_px;
+        }
+        let n = self.slots.len();
+        let gap = k.saturating_sub(self.last_k);
+        if gap >= n as i64 {
+            // the whole window is new (first tick, or a gap longer than the window)
+            if self.last_k != i64::MIN {
+                self.slots.fill(0);
+            }
+            self.slots[0] = px;
+            (self.last_k, self.cur) = (k, 0);
+            (self.front_k, self.front_px, self.front_i) = (k, px, 0);
+            return px;
+        }
+        // buckets skipped by the gap get no open
+        for _ in 1..gap {
+            self.cur = self.next(self.cur);
+            self.slots[self.cur] = 0;
+        }
+        self.cur = self.next(self.cur);
+        self.slots[self.cur] = px;
+        self.last_k = k;
+        let oldest = k - (n as i64 - 1);
+        if self.front_k < oldest {
+            // oldest - front_k <= gap < n, so one wrap at most
+            let mut i = self.front_i + (oldest - self.front_k) as usize;
+            if i >= n {
+                i -= n;
+            }
+            let mut b = oldest;
+            // stops at the latest bucket at the latest, whose slot was just written
+            while self.slots[i] == 0 {
+                i = self.next(i);
+                b += 1;
+            }
+            (self.front_k, self.front_px, self.front_i) = (b, self.slots[i], i);
+        }
+        self.front_px
+    }
+
+    /// Buckets of the window holding an open.
+    pub(crate) fn len(&self) -> usize {
+        if self.last_k == i64::MIN {
+            0
+        } else {
+            self.slots.iter().filter(|&&p| p != 0).count()
+        }
     }
 }
 
@@ -143,62 +270,63 @@ pub(crate) enum Step {
     Candidate { reference: i128 },
 }
 
+/// The mode's reference state; only the structure the mode needs is allocated.
+#[derive(Debug, Clone)]
+enum Reference {
+    WindowHigh(MaxDeque),
+    WindowOpen(OpenSlots),
+    RunningHigh(i128),
+    AnchorReset { highs: MaxDeque, anchor_k: i64, anchor_px: i128 },
+}
+
 /// The trigger state of one symbol.
 #[derive(Debug, Clone)]
 pub(crate) struct TriggerState {
     clock: BucketClock,
-    highs: MaxDeque,
-    opens: OpenRing,
-    running_high: i128,
-    anchor: (i64, i128),
     armed: bool,
-    last_k: i64,
+    reference: Reference,
 }
 
 impl TriggerState {
     pub(crate) fn new(cfg: &TriggerConfig) -> Self {
-        TriggerState {
-            clock: BucketClock::new(cfg.resolution_ms(), cfg.buckets()),
-            highs: MaxDeque::default(),
-            opens: OpenRing::default(),
-            running_high: 0,
-            anchor: (i64::MIN, 0),
-            armed: true,
-            last_k: 0,
-        }
+        let reference = match cfg.mode() {
+            TriggerMode::WindowHigh => Reference::WindowHigh(MaxDeque::default()),
+            TriggerMode::WindowOpen => Reference::WindowOpen(OpenSlots::new(cfg.buckets())),
+            TriggerMode::RunningHigh => Reference::RunningHigh(0),
+            TriggerMode::AnchorReset => {
+                Reference::AnchorReset { highs: MaxDeque::default(), anchor_k: i64::MIN, anchor_px: 0 }
+            }
+        };
+        TriggerState { clock: BucketClock::new(cfg.resolution_ms(), cfg.buckets()), armed: true, reference }
     }
 
     /// Feeds one tick (fixed-point price) and says whether it is a trigger candidate.
     #[inline]
-    pub(crate) fn step(&mut self, mode: TriggerMode, ratio_num: i128, ts: i64, px: i128) -> Step {
+    pub(crate) fn step(&mut self, ratio_num: i128, ts: i64, px: i128) -> Step {
         let Some(k) = self.clock.locate(ts) else {
             return Step::OutOfOrder;
         };
-        self.last_k = k;
         let oldest = self.clock.oldest(k);
-        let reference = match mode {
-            TriggerMode::WindowHigh => {
-                self.highs.push(k, px, oldest);
-                self.highs.high().map_or(px, |(_, h)| h)
+        let reference = match &mut self.reference {
+            Reference::WindowHigh(highs) => {
+                highs.push(k, px, oldest);
+                highs.high().map_or(px, |(_, h)| h)
             }
-            TriggerMode::WindowOpen => {
-                self.opens.push(k, px, oldest);
-                self.opens.open().unwrap_or(px)
+            Reference::WindowOpen(opens) => opens.push(k, px),
+            Reference::RunningHigh(high) => {
+                *high = (*high).max(px);
+                *high
             }
-            TriggerMode::RunningHigh => {
-                self.running_high = self.running_high.max(px);
-                self.running_high
-            }
-            TriggerMode::AnchorReset => {
-                self.highs.push(k, px, oldest);
-                if px > self.anchor.1 {
-                    self.anchor = (k, px);
-                } else if self.anchor.0 < oldest {
-                    if let Some(high) = self.highs.high() {
-                        self.anchor = high;
+            Reference::AnchorReset { highs, anchor_k, anchor_px } => {
+                highs.push(k, px, oldest);
+                if px > *anchor_px {
+                    (*anchor_k, *anchor_px) = (k, px);
+                } else if *anchor_k < oldest {
+                    if let Some(high) = highs.high() {
+                        (*anchor_k, *anchor_px) = high;
                     }
                 }
-                self.anchor.1
+                *anchor_px
             }
         };
         // price / reference <= value  <=>  price * 10^6 <= reference * value * 10^6 (exact)
@@ -212,20 +340,27 @@ impl TriggerState {
         }
     }
 
-    /// The candidate of the last step became a trigger. Modes 1 and 2 disarm until the price is
+    /// The candidate of the last step (bucket `clock.k`) became a trigger. Modes 1 and 2 disarm until the price is
     /// above the threshold again; modes 3 and 4 reset their reference to the trigger price, which
     /// ends this drop by itself (the next trigger needs a full new drop from that price).
-    pub(crate) fn fired(&mut self, mode: TriggerMode, px: i128) {
-        match mode {
-            TriggerMode::RunningHigh => self.running_high = px,
-            TriggerMode::AnchorReset => self.anchor = (self.last_k, px),
-            TriggerMode::WindowHigh | TriggerMode::WindowOpen => self.armed = false,
+    pub(crate) fn fired(&mut self, px: i128) {
+        match &mut self.reference {
+            Reference::RunningHigh(high) => *high = px,
+            Reference::AnchorReset { anchor_k, anchor_px, .. } => {
+                (*anchor_k, *anchor_px) = (self.clock.k, px)
+            }
+            Reference::WindowHigh(_) | Reference::WindowOpen(_) => self.armed = false,
         }
     }
 
     /// Entries held in the ring buffers and their bound.
     pub(crate) fn buffer_len(&self) -> (usize, usize) {
-        (self.highs.len().max(self.opens.len()), self.clock.bound())
+        let len = match &self.reference {
+            Reference::WindowHigh(highs) | Reference::AnchorReset { highs, .. } => highs.len(),
+            Reference::WindowOpen(opens) => opens.len(),
+            Reference::RunningHigh(_) => 0,
+        };
+        (len, self.clock.bound())
     }
 }
 
@@ -260,6 +395,81 @@ mod tests {
         q.push(3, 12, 1); // same bucket, higher: replaces the bucket's high
         assert_eq!(q.high(), Some((3, 12)));
         assert_eq!(q.len(), 1);
+    }
+
+    /// The deque-based window high this ring replaced, kept as the reference for its answers.
+    #[derive(Default)]
+    struct RefMaxDeque {
+        q: VecDeque<(i64, i128)>,
+        front: Option<(i64, i128)>,
+    }
+
+    impl RefMaxDeque {
+        fn push(&mut self, k: i64, px: i128, oldest: i64) {
+            while self.front.is_some_and(|(fk, _)| fk < oldest) {
+                self.q.pop_front();
+                self.front = self.q.front().copied();
+            }
+            while self.q.back().is_some_and(|&(_, h)| h <= px) {
+                self.q.pop_back();
+            }
+            if self.q.back().is_none_or(|&(bk, _)| bk != k) {
+                self.q.push_back((k, px));
+            }
+            if self.q.len() == 1 {
+                self.front = Some((k, px));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The ring answers exactly as the `VecDeque` version it replaced, through growth,
+        /// wrap-around, same-bucket ticks and gaps.
+        #[test]
+        fn max_ring_matches_the_deque_it_replaced(
+            span in 0_i64..40,
+            steps in proptest::collection::vec((0_i64..4, 0_i64..12, 1_i128..50), 1..300),
+        ) {
+            let mut reference = RefMaxDeque::default();
+            let mut ring = MaxDeque::default();
+            let mut k = -3;
+            for (kind, long, px) in steps {
+                k += match kind {
+                    0 => 0,
+                    1 => 1,
+                    2 => long,
+                    _ => 3 * long,
+                };
+                reference.push(k, px, k - span);
+                ring.push(k, px, k - span);
+                proptest::prop_assert_eq!(ring.high(), reference.front);
+                proptest::prop_assert_eq!(ring.len(), reference.q.len());
+            }
+        }
+
+        /// The slot ring answers exactly as the deque of bucket opens, through same-bucket
+        /// ticks, one-bucket steps, short gaps and gaps longer than the window.
+        #[test]
+        fn open_slots_match_open_ring(
+            span in 0_i64..6,
+            steps in proptest::collection::vec((0_i64..4, 0_i64..12, 1_i128..50), 1..200),
+        ) {
+            let mut ring = OpenRing::default();
+            let mut slots = OpenSlots::new(span);
+            let mut k = -3;
+            for (kind, long, px) in steps {
+                k += match kind {
+                    0 => 0,
+                    1 => 1,
+                    2 => long,
+                    _ => 3 * long,
+                };
+                ring.push(k, px, k - span);
+                let open = slots.push(k, px);
+                proptest::prop_assert_eq!(Some(open), ring.open());
+                proptest::prop_assert_eq!(slots.len(), ring.len());
+            }
+        }
     }
 
     #[test]
