@@ -26,7 +26,7 @@ impl BucketClock {
     }
 
     /// The bucket of `ts`, or `None` when `ts` is older than the latest tick (out of order).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn locate(&mut self, ts: i64) -> Option<i64> {
         if ts < self.last_ts {
             return None;
@@ -60,12 +60,16 @@ impl BucketClock {
 ///
 /// Stored as a growable power-of-two ring of `(bucket, high)` entries (one line holds the back
 /// entry the pop loop reads); it never holds more than the window's bucket count, so it stops
-/// growing at that bound. The front is also kept in the struct itself: it is the oldest entry,
-/// so its line is the one least likely to be in cache, and it is read every tick.
+/// growing at that bound. The front and the back are also kept in the struct itself: the front
+/// is the oldest entry, so its line is the one least likely to be in cache, and both are read
+/// every tick.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MaxDeque {
     front_px: i128,
     front_k: i64,
+    /// The newest entry (valid while `len > 0`).
+    back_px: i128,
+    back_k: i64,
     head: u32,
     len: u32,
     ring: Box<[(i64, i128)]>,
@@ -78,7 +82,7 @@ impl MaxDeque {
         self.ring[(self.head as usize + j as usize) & mask]
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, k: i64, px: i128, oldest: i64) {
         while self.len > 0 && self.front_k < oldest {
             self.head = (self.head + 1) & (self.ring.len() as u32).wrapping_sub(1);
@@ -87,17 +91,27 @@ impl MaxDeque {
                 (self.front_k, self.front_px) = self.at(0);
             }
         }
-        while self.len > 0 && self.at(self.len - 1).1 <= px {
+        // the back is cached too: a falling tick (no pop) reads no ring entry
+        if self.len > 0 && self.back_px <= px {
             self.len -= 1;
+            while self.len > 0 {
+                let (bk, bpx) = self.at(self.len - 1);
+                if bpx > px {
+                    (self.back_k, self.back_px) = (bk, bpx);
+                    break;
+                }
+                self.len -= 1;
+            }
         }
         // a later bucket is never behind the back, so a same-bucket back has a higher high
-        if self.len == 0 || self.at(self.len - 1).0 != k {
+        if self.len == 0 || self.back_k != k {
             if self.len as usize == self.ring.len() {
                 self.grow();
             }
             let mask = self.ring.len().wrapping_sub(1);
             self.ring[(self.head as usize + self.len as usize) & mask] = (k, px);
             self.len += 1;
+            (self.back_k, self.back_px) = (k, px);
         }
         if self.len == 1 {
             self.front_k = k;
@@ -204,7 +218,7 @@ impl OpenSlots {
     }
 
     /// Records a tick of bucket `k` (never older than the latest) and returns the window open.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, k: i64, px: i128) -> i128 {
         if k == self.last_k {
             return self.front_px;
@@ -301,7 +315,7 @@ impl TriggerState {
     }
 
     /// Feeds one tick (fixed-point price) and says whether it is a trigger candidate.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn step(&mut self, ratio_num: i128, ts: i64, px: i128) -> Step {
         let Some(k) = self.clock.locate(ts) else {
             return Step::OutOfOrder;
