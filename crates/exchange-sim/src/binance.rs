@@ -282,11 +282,10 @@ pub(crate) struct OrderAck<'a> {
     transact_time: i64,
 }
 
+/// The order-state fields that the new-order (RESULT/FULL), query and cancel responses share.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct OrderResult<'a> {
-    #[serde(flatten)]
-    ack: OrderAck<'a>,
+pub(crate) struct OrderState {
     price: String,
     orig_qty: String,
     executed_qty: String,
@@ -297,6 +296,31 @@ pub(crate) struct OrderResult<'a> {
     #[serde(rename = "type")]
     order_type: &'static str,
     side: &'static str,
+}
+
+impl OrderState {
+    fn new(o: &OrderRec) -> Self {
+        OrderState {
+            price: d8(o.order.price.unwrap_or_default()),
+            orig_qty: d8(o.order.quantity),
+            executed_qty: d8(o.order.filled_quantity),
+            orig_quote_order_qty: d8(Decimal::ZERO),
+            cummulative_quote_qty: d8(o.order.cumulative_quote),
+            status: status(o.order.status),
+            time_in_force: o.time_in_force.as_str(),
+            order_type: o.order.order_type.as_str(),
+            side: o.order.side.as_str(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrderResult<'a> {
+    #[serde(flatten)]
+    ack: OrderAck<'a>,
+    #[serde(flatten)]
+    state: OrderState,
     working_time: i64,
     self_trade_prevention_mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -347,15 +371,7 @@ pub(crate) fn new_order(o: &OrderRec, resp: RespType) -> serde_json::Result<Stri
     let fills = (resp == RespType::Full).then(|| o.fills.iter().map(FillJson::new).collect());
     serde_json::to_string(&OrderResult {
         ack,
-        price: d8(o.order.price.unwrap_or_default()),
-        orig_qty: d8(o.order.quantity),
-        executed_qty: d8(o.order.filled_quantity),
-        orig_quote_order_qty: d8(Decimal::ZERO),
-        cummulative_quote_qty: d8(o.order.cumulative_quote),
-        status: status(o.order.status),
-        time_in_force: o.time_in_force.as_str(),
-        order_type: o.order.order_type.as_str(),
-        side: o.order.side.as_str(),
+        state: OrderState::new(o),
         working_time: o.order.created_at.as_millis(),
         self_trade_prevention_mode: "NONE",
         fills,
@@ -369,22 +385,14 @@ pub(crate) struct QueryOrder<'a> {
     order_id: u64,
     order_list_id: i64,
     client_order_id: &'a str,
-    price: String,
-    orig_qty: String,
-    executed_qty: String,
-    cummulative_quote_qty: String,
-    status: &'static str,
-    time_in_force: &'static str,
-    #[serde(rename = "type")]
-    order_type: &'static str,
-    side: &'static str,
+    #[serde(flatten)]
+    state: OrderState,
     stop_price: String,
     iceberg_qty: String,
     time: i64,
     update_time: i64,
     is_working: bool,
     working_time: i64,
-    orig_quote_order_qty: String,
     self_trade_prevention_mode: &'static str,
 }
 
@@ -395,21 +403,13 @@ impl<'a> QueryOrder<'a> {
             order_id: o.numeric_id(),
             order_list_id: -1,
             client_order_id: o.order.client_order_id.as_str(),
-            price: d8(o.order.price.unwrap_or_default()),
-            orig_qty: d8(o.order.quantity),
-            executed_qty: d8(o.order.filled_quantity),
-            cummulative_quote_qty: d8(o.order.cumulative_quote),
-            status: status(o.order.status),
-            time_in_force: o.time_in_force.as_str(),
-            order_type: o.order.order_type.as_str(),
-            side: o.order.side.as_str(),
+            state: OrderState::new(o),
             stop_price: d8(Decimal::ZERO),
             iceberg_qty: d8(Decimal::ZERO),
             time: o.order.created_at.as_millis(),
             update_time: o.order.updated_at.as_millis(),
             is_working: true,
             working_time: o.order.created_at.as_millis(),
-            orig_quote_order_qty: d8(Decimal::ZERO),
             self_trade_prevention_mode: "NONE",
         }
     }
@@ -424,16 +424,8 @@ pub(crate) struct CancelOrder<'a> {
     order_list_id: i64,
     client_order_id: &'a str,
     transact_time: i64,
-    price: String,
-    orig_qty: String,
-    executed_qty: String,
-    orig_quote_order_qty: String,
-    cummulative_quote_qty: String,
-    status: &'static str,
-    time_in_force: &'static str,
-    #[serde(rename = "type")]
-    order_type: &'static str,
-    side: &'static str,
+    #[serde(flatten)]
+    state: OrderState,
     self_trade_prevention_mode: &'static str,
 }
 
@@ -446,15 +438,7 @@ impl<'a> CancelOrder<'a> {
             order_list_id: -1,
             client_order_id: cancel_id,
             transact_time: o.order.updated_at.as_millis(),
-            price: d8(o.order.price.unwrap_or_default()),
-            orig_qty: d8(o.order.quantity),
-            executed_qty: d8(o.order.filled_quantity),
-            orig_quote_order_qty: d8(Decimal::ZERO),
-            cummulative_quote_qty: d8(o.order.cumulative_quote),
-            status: status(o.order.status),
-            time_in_force: o.time_in_force.as_str(),
-            order_type: o.order.order_type.as_str(),
-            side: o.order.side.as_str(),
+            state: OrderState::new(o),
             self_trade_prevention_mode: "NONE",
         }
     }
