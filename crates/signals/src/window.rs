@@ -112,10 +112,9 @@ impl MaxDeque {
             self.ring[(self.head as usize + self.len as usize) & mask] = (k, px);
             self.len += 1;
             (self.back_k, self.back_px) = (k, px);
-        }
-        if self.len == 1 {
-            self.front_k = k;
-            self.front_px = px;
+            if self.len == 1 {
+                (self.front_k, self.front_px) = (k, px);
+            }
         }
     }
 
@@ -411,7 +410,9 @@ mod tests {
         assert_eq!(q.len(), 1);
     }
 
-    /// The deque-based window high this ring replaced, kept as the reference for its answers.
+    /// The deque-based window high this ring replaced, kept as the reference for its answers
+    /// (with the same-bucket fix both received: a lower tick in the front's bucket no longer
+    /// overwrites the cached high).
     #[derive(Default)]
     struct RefMaxDeque {
         q: VecDeque<(i64, i128)>,
@@ -429,9 +430,9 @@ mod tests {
             }
             if self.q.back().is_none_or(|&(bk, _)| bk != k) {
                 self.q.push_back((k, px));
-            }
-            if self.q.len() == 1 {
-                self.front = Some((k, px));
+                if self.q.len() == 1 {
+                    self.front = Some((k, px));
+                }
             }
         }
     }
@@ -446,6 +447,7 @@ mod tests {
         ) {
             let mut reference = RefMaxDeque::default();
             let mut ring = MaxDeque::default();
+            let mut seen: Vec<(i64, i128)> = Vec::new();
             let mut k = -3;
             for (kind, long, px) in steps {
                 k += match kind {
@@ -456,8 +458,13 @@ mod tests {
                 };
                 reference.push(k, px, k - span);
                 ring.push(k, px, k - span);
+                seen.push((k, px));
                 proptest::prop_assert_eq!(ring.high(), reference.front);
                 proptest::prop_assert_eq!(ring.len(), reference.q.len());
+                // And both are right: the high is the highest price of any tick still in the
+                // window, however many ticks share a bucket.
+                let truth = seen.iter().filter(|(sk, _)| *sk >= k - span).map(|(_, p)| *p).max();
+                proptest::prop_assert_eq!(ring.high().map(|(_, p)| p), truth);
             }
         }
 

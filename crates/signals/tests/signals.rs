@@ -99,6 +99,19 @@ fn modes_on_hand_written_paths() {
     check("slow slide", &slow_slide, [&[], &[], &[3], &[]]);
 }
 
+/// A drop inside the first 1-second bucket fires in every mode: a lower tick in the same bucket
+/// must not hide the bucket's high (it once overwrote the cached window high in modes 1 and 4).
+#[test]
+fn drop_within_one_bucket_fires_in_every_mode() {
+    for mode in TriggerMode::ALL {
+        let (mut e, id) = engine(mode, GuardConfig::none());
+        let tick = |ms: i64, p| Tick::new(Timestamp::from_millis(ms), p);
+        assert_eq!(e.on_tick(id, &tick(0, dec!(100))).unwrap(), Decision::NotTriggered, "{mode:?}");
+        let d = e.on_tick(id, &tick(500, dec!(97))).unwrap();
+        assert!(matches!(d, Decision::Fired(ref t) if t.reference == dec!(100)), "{mode:?}: {d:?}");
+    }
+}
+
 #[test]
 fn ticks_in_one_bucket_and_out_of_order_ticks() {
     let (mut e, id) = engine(WindowOpen, GuardConfig::none());
