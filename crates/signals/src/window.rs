@@ -292,11 +292,43 @@ enum Reference {
     AnchorReset { highs: MaxDeque, anchor_k: i64, anchor_px: i128 },
 }
 
+/// The trigger threshold of the latest reference, recomputed only when the reference changes.
+///
+/// `price / reference <= value` is `px * 10^6 <= reference * N` (exact integers). For an integer
+/// `px` and `D = 10^6 > 0`, `px * D > T` holds exactly when `px > floor(T / D)`, so the per-tick
+/// test is one comparison against `cut = floor(reference * N / 10^6)`; the division runs only
+/// when the reference moves (modes 1, 3 and 4, whose reference changes rarely; mode 2's open
+/// changes with every bucket and keeps the two multiplications).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cut {
+    reference: i128,
+    cut: i128,
+}
+
+impl Cut {
+    /// `px * 10^6 > reference * ratio_num`, i.e. the price is above the trigger threshold.
+    #[inline(always)]
+    fn above(&mut self, reference: i128, px: i128, ratio_num: i128) -> bool {
+        if reference != self.reference {
+            self.update(reference, ratio_num);
+        }
+        px > self.cut
+    }
+
+    #[inline(never)]
+    fn update(&mut self, reference: i128, ratio_num: i128) {
+        self.reference = reference;
+        // reference < 10^28 and ratio_num <= 10^6: the product is far below i128::MAX
+        self.cut = (reference * ratio_num).div_euclid(RATIO_DEN);
+    }
+}
+
 /// The trigger state of one symbol.
 #[derive(Debug, Clone)]
 pub(crate) struct TriggerState {
     clock: BucketClock,
     armed: bool,
+    cut: Cut,
     reference: Reference,
 }
 
@@ -310,7 +342,12 @@ impl TriggerState {
                 Reference::AnchorReset { highs: MaxDeque::default(), anchor_k: i64::MIN, anchor_px: 0 }
             }
         };
-        TriggerState { clock: BucketClock::new(cfg.resolution_ms(), cfg.buckets()), armed: true, reference }
+        TriggerState {
+            clock: BucketClock::new(cfg.resolution_ms(), cfg.buckets()),
+            armed: true,
+            cut: Cut::default(),
+            reference,
+        }
     }
 
     /// Feeds one tick (fixed-point price) and says whether it is a trigger candidate.
@@ -320,15 +357,21 @@ impl TriggerState {
             return Step::OutOfOrder;
         };
         let oldest = self.clock.oldest(k);
-        let reference = match &mut self.reference {
+        let cut = &mut self.cut;
+        let (reference, above) = match &mut self.reference {
             Reference::WindowHigh(highs) => {
                 highs.push(k, px, oldest);
-                highs.high().map_or(px, |(_, h)| h)
+                let reference = highs.high().map_or(px, |(_, h)| h);
+                (reference, cut.above(reference, px, ratio_num))
             }
-            Reference::WindowOpen(opens) => opens.push(k, px),
+            // price / reference <= value  <=>  price * 10^6 <= reference * value * 10^6 (exact)
+            Reference::WindowOpen(opens) => {
+                let reference = opens.push(k, px);
+                (reference, px * RATIO_DEN > reference * ratio_num)
+            }
             Reference::RunningHigh(high) => {
                 *high = (*high).max(px);
-                *high
+                (*high, cut.above(*high, px, ratio_num))
             }
             Reference::AnchorReset { highs, anchor_k, anchor_px } => {
                 highs.push(k, px, oldest);
@@ -339,11 +382,10 @@ impl TriggerState {
                         (*anchor_k, *anchor_px) = high;
                     }
                 }
-                *anchor_px
+                (*anchor_px, cut.above(*anchor_px, px, ratio_num))
             }
         };
-        // price / reference <= value  <=>  price * 10^6 <= reference * value * 10^6 (exact)
-        if px * RATIO_DEN > reference * ratio_num {
+        if above {
             self.armed = true;
             Step::Above
         } else if self.armed {
@@ -465,6 +507,24 @@ mod tests {
                 // window, however many ticks share a bucket.
                 let truth = seen.iter().filter(|(sk, _)| *sk >= k - span).map(|(_, p)| *p).max();
                 proptest::prop_assert_eq!(ring.high().map(|(_, p)| p), truth);
+            }
+        }
+
+        /// The cached cut decides exactly as the two multiplications it replaces, including
+        /// prices on the threshold and reference changes in any order.
+        #[test]
+        fn cut_matches_the_multiplication(
+            ratio_num in 1_i128..=1_000_000,
+            pairs in proptest::collection::vec((1_i128..10_i128.pow(28), -2_i128..3), 1..50),
+        ) {
+            let mut cut = Cut::default();
+            for (reference, delta) in pairs {
+                // prices next to the threshold, so both sides and the exact boundary are hit
+                let px = (reference * ratio_num / RATIO_DEN + delta).max(1);
+                proptest::prop_assert_eq!(
+                    cut.above(reference, px, ratio_num),
+                    px * RATIO_DEN > reference * ratio_num
+                );
             }
         }
 
