@@ -167,6 +167,9 @@ pub struct SignalEngine {
     states: Vec<TriggerState>,
     guard_state: Vec<SymbolGuards>,
     crash: Option<CrashWindow>,
+    /// Index of the crash guard's reference symbol (`u32::MAX` when none): one integer
+    /// comparison per tick instead of looking into `crash`.
+    crash_id: u32,
     funnel: Funnel,
 }
 
@@ -195,6 +198,7 @@ impl SignalEngine {
             states: Vec::new(),
             guard_state: Vec::new(),
             crash,
+            crash_id: u32::MAX,
             funnel: Funnel::default(),
         }
     }
@@ -210,6 +214,7 @@ impl SignalEngine {
         if let (Some(crash), Some(g)) = (self.crash.as_mut(), self.guards.market_crash.as_ref()) {
             if g.symbol == symbol {
                 crash.id = Some(id);
+                self.crash_id = id.0;
             }
         }
         self.symbols.push(symbol);
@@ -290,33 +295,44 @@ impl SignalEngine {
         let state = self.states.get_mut(id.index()).ok_or(SignalError::UnknownSymbolId(id.0))?;
         let ts = tick.ts.as_millis();
         let step = state.step(self.ratio_num, ts, px);
-        if let Some(crash) = self.crash.as_mut() {
-            if crash.id == Some(id) {
-                if let Some(k) = crash.clock.locate(ts) {
-                    crash.opens.push(k, px, crash.clock.oldest(k));
-                    crash.last = Some(px);
-                    crash.last_ts = ts;
-                }
-            }
+        if id.0 == self.crash_id {
+            self.track_crash(id, ts, px);
         }
+        // every arm returns its own `Ok(..)`: a payload-free decision is then built in place,
+        // without copying a whole `Decision` through a join point (a store-forwarding stall)
         let f = &mut self.funnel;
-        let decision = match step {
+        match step {
             Step::OutOfOrder => {
                 f.out_of_order += 1;
-                return Ok(Decision::OutOfOrder);
+                Ok(Decision::OutOfOrder)
             }
             Step::Above => {
                 f.not_triggered += 1;
-                Decision::NotTriggered
+                f.evaluated += 1;
+                Ok(Decision::NotTriggered)
             }
             Step::AlreadyFired { .. } => {
                 f.already_fired += 1;
-                Decision::AlreadyFired
+                f.evaluated += 1;
+                Ok(Decision::AlreadyFired)
             }
-            Step::Candidate { reference } => self.candidate(id, tick, px, reference),
-        };
-        self.funnel.evaluated += 1;
-        Ok(decision)
+            Step::Candidate { reference } => {
+                f.evaluated += 1;
+                Ok(self.candidate(id, tick, px, reference))
+            }
+        }
+    }
+
+    /// Feeds a tick of the crash guard's reference symbol into its window.
+    #[inline(never)]
+    fn track_crash(&mut self, id: SymbolId, ts: i64, px: i128) {
+        if let Some(crash) = self.crash.as_mut().filter(|c| c.id == Some(id)) {
+            if let Some(k) = crash.clock.locate(ts) {
+                crash.opens.push(k, px, crash.clock.oldest(k));
+                crash.last = Some(px);
+                crash.last_ts = ts;
+            }
+        }
     }
 
     #[cold]
