@@ -26,6 +26,17 @@ const POW10: [i128; 19] = {
     t
 };
 
+/// 10^0 ..= 10^18 as `u64` (for the fast path).
+const POW10_U64: [u64; 19] = {
+    let mut t = [1_u64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// 10^0 ..= 10^28 (Decimal scales go up to 28).
 const POW10_WIDE: [i128; 29] = {
     let mut t = [1_i128; 29];
@@ -45,10 +56,17 @@ pub(crate) const PRICE_RANGE: &str =
 #[inline]
 pub(crate) fn to_px(price: Decimal) -> Option<i128> {
     let m = price.mantissa();
+    let scale = price.scale();
+    // Fast path for every realistic price: a positive mantissa below 2^64 with at most 18
+    // decimals. One 64 x 64 -> 128-bit multiply (no overflow: < 2^64 * 10^18 < 2^124); the
+    // bound `px < 10^28` is the same test as `m < 10^(10 + scale)` below.
+    if let (Ok(lo @ 1..), true) = (u64::try_from(m), scale <= SCALE) {
+        let px = u128::from(lo) * u128::from(POW10_U64[(SCALE - scale) as usize]);
+        return (px < MAX_PX as u128).then_some(px as i128);
+    }
     if m <= 0 {
         return None;
     }
-    let scale = price.scale();
     if scale <= SCALE {
         // px < 10^28  <=>  m < 10^(10 + scale); checked first, so the product cannot overflow
         if m >= POW10_WIDE[10 + scale as usize] {
@@ -96,6 +114,24 @@ mod tests {
         // 19 decimals: refused unless the 19th digit is a zero
         check(dec!(0.0000000000000000001), None);
         check(Decimal::from_i128_with_scale(10, 19), Some(1));
+    }
+
+    proptest::proptest! {
+        /// The fast path (mantissa below 2^64) and the general path agree on every mantissa
+        /// and scale, including the 10^28 bound and mantissas just past 2^64.
+        #[test]
+        fn fast_path_matches_general_path(m in -(1_i128 << 70)..(1_i128 << 70), scale in 0_u32..=28) {
+            let price = Decimal::from_i128_with_scale(m, scale);
+            let general = if m <= 0 {
+                None
+            } else if scale <= SCALE {
+                (m < POW10_WIDE[10 + scale as usize]).then(|| m * POW10[(SCALE - scale) as usize])
+            } else {
+                let div = POW10_WIDE[(scale - SCALE) as usize];
+                (m % div == 0 && m / div < MAX_PX).then(|| m / div)
+            };
+            proptest::prop_assert_eq!(to_px(price), general);
+        }
     }
 
     #[test]
