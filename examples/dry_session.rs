@@ -111,10 +111,14 @@ async fn run(args: Args) -> Result<ExitCode> {
     let guards = GuardConfig::none()
         .max_spread_pct(args.max_spread_pct)?
         .falling_knife(args.falling_knife_pct)?
-        .cooldown(Duration::from_secs(args.cooldown_min * 60))?
+        .cooldown(Duration::from_secs(args.cooldown_min.saturating_mul(60)))?
         .market_crash(btc.clone(), 60, args.market_crash_pct)?;
     anyhow::ensure!(args.poll_ms > 0, "--poll-ms must be greater than 0 (got 0)");
-    anyhow::ensure!(args.minutes > 0, "--minutes must be greater than 0 (got 0)");
+    anyhow::ensure!(
+        (1..=7 * 24 * 60).contains(&args.minutes),
+        "--minutes must be 1..=10080 (one week of market time), got {}",
+        args.minutes
+    );
     let config_snapshot = format!(
         "# effective configuration (source: command line or default)\n\
          ORDER_FLOW_ENABLED = false\nSIM_SYMBOLS = {}\nSIM_SEED = {}\nSESSION_MINUTES = {}\n\
@@ -137,10 +141,19 @@ async fn run(args: Args) -> Result<ExitCode> {
 
     // 2. The session directory first; market time starts at the wall-clock now and then runs
     //    on a manual clock as fast as the loop pulls.
+    // The simulated venue validates its own settings (e.g. --symbols) before anything is written.
+    let clock = ManualClock::new(SystemClock.now());
+    let sim = SimExchange::new(SimConfig {
+        symbols: args.symbols,
+        seed: args.seed,
+        clock: Arc::new(clock.clone()),
+        ..SimConfig::default()
+    })
+    .context("simulated exchange settings")?;
+    let venue: Arc<dyn Exchange> = Arc::new(sim);
     let session = Session::create(&args.session_dir, &SystemClock, Some("dry"))
         .with_context(|| format!("creating a session under {}", args.session_dir.display()))?;
     session.write_config_snapshot(&config_snapshot)?;
-    let clock = ManualClock::new(SystemClock.now());
     let telemetry = Telemetry::start(
         &session.paths().events,
         session.run_id().clone(),
@@ -185,13 +198,6 @@ async fn run(args: Args) -> Result<ExitCode> {
     let trigger_stop = shutdown.trigger();
 
     // 4. The venue and the signal engine.
-    let sim = SimExchange::new(SimConfig {
-        symbols: args.symbols,
-        seed: args.seed,
-        clock: Arc::new(clock.clone()),
-        ..SimConfig::default()
-    })?;
-    let venue: Arc<dyn Exchange> = Arc::new(sim);
     let markets = venue.load_markets().await?;
     let mut engine = SignalEngine::new(trigger, guards);
     for market in markets.iter().filter(|m| m.is_trading()) {
