@@ -479,6 +479,17 @@ mod tests {
         }
     }
 
+    /// How far the property tests move the bucket: same bucket, the next one, a short gap, or a
+    /// gap that can outrun the window.
+    fn bucket_step(kind: i64, long: i64) -> i64 {
+        match kind {
+            0 => 0,
+            1 => 1,
+            2 => long,
+            _ => 3 * long,
+        }
+    }
+
     proptest::proptest! {
         /// The ring answers exactly as the `VecDeque` version it replaced, through growth,
         /// wrap-around, same-bucket ticks and gaps.
@@ -492,12 +503,7 @@ mod tests {
             let mut seen: Vec<(i64, i128)> = Vec::new();
             let mut k = -3;
             for (kind, long, px) in steps {
-                k += match kind {
-                    0 => 0,
-                    1 => 1,
-                    2 => long,
-                    _ => 3 * long,
-                };
+                k += bucket_step(kind, long);
                 reference.push(k, px, k - span);
                 ring.push(k, px, k - span);
                 seen.push((k, px));
@@ -539,12 +545,7 @@ mod tests {
             let mut slots = OpenSlots::new(span);
             let mut k = -3;
             for (kind, long, px) in steps {
-                k += match kind {
-                    0 => 0,
-                    1 => 1,
-                    2 => long,
-                    _ => 3 * long,
-                };
+                k += bucket_step(kind, long);
                 ring.push(k, px, k - span);
                 let open = slots.push(k, px);
                 proptest::prop_assert_eq!(Some(open), ring.open());
