@@ -198,7 +198,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     let trigger_stop = shutdown.trigger();
 
     // 4. The venue and the signal engine.
-    let markets = venue.load_markets().await?;
+    let markets = venue.load_markets().await?.markets;
     let mut engine = SignalEngine::new(trigger, guards);
     for market in markets.iter().filter(|m| m.is_trading()) {
         engine.register(market.symbol.clone())?;

@@ -92,3 +92,44 @@ mod tests {
         assert_eq!(c.now(), Timestamp::EPOCH);
     }
 }
+
+/// A clock that reads tokio's [`tokio::time::Instant`] from a fixed epoch (feature `tokio`).
+///
+/// Live, tokio's time is real time and this clock moves with it. Under tokio's paused time (a
+/// simulated session on a current-thread runtime, or `#[tokio::test(start_paused = true)]`) it
+/// moves only when the runtime auto-advances to the next timer, so a whole session is
+/// reproducible and runs faster than real time. One code path for both.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    epoch: Timestamp,
+    start: tokio::time::Instant,
+}
+
+#[cfg(feature = "tokio")]
+impl TokioClock {
+    /// A clock that reads `epoch` now and moves with tokio's time from here on.
+    pub fn starting_at(epoch: Timestamp) -> Self {
+        TokioClock { epoch, start: tokio::time::Instant::now() }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        self.epoch + self.start.elapsed()
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tokio_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_moves_with_paused_time_only() {
+        let clock = TokioClock::starting_at(Timestamp::from_millis(1_000));
+        assert_eq!(clock.now(), Timestamp::from_millis(1_000));
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        assert_eq!(clock.now(), Timestamp::from_millis(91_000));
+    }
+}

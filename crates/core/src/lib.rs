@@ -39,6 +39,8 @@ mod rules;
 mod symbol;
 mod time;
 
+#[cfg(feature = "tokio")]
+pub use clock::TokioClock;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{RuleViolation, SymbolError, ValueError};
 pub use filters::SymbolFilter;

@@ -324,6 +324,9 @@ impl Order {
 /// One execution of (part of) an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fill {
+    /// The venue's id of this trade (unique within its market): the key that deduplicates fills
+    /// read twice (live tracking, then reconciliation).
+    pub trade_id: String,
     /// The order it belongs to.
     pub order_id: OrderId,
     /// The market.

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use exchange::{Capabilities, Exchange, ExchangeError, OhlcvRequest};
+use exchange::{
+    resolve_by_lookup, Capabilities, Exchange, ExchangeError, FillQuery, MarketList, OhlcvRequest,
+    OpenOrders, OrderResolution, ResolvePolicy, SkippedEntry,
+};
 use parking_lot::RwLock;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use trading_core::{
-    Balance, Candle, ClientOrderId, Clock, MarketRules, Order, OrderRef, OrderRequest, Quote, Symbol,
-    SymbolMap, Timestamp,
+    Balance, Candle, ClientOrderId, Clock, Fill, Order, OrderRef, OrderRequest, Quote, Symbol, SymbolMap,
+    Timestamp,
 };
 
 use crate::classify::{classify, Failure, Verdict};
@@ -376,18 +379,23 @@ impl Exchange for BinanceClient {
         self.inner.profile.capabilities()
     }
 
-    async fn load_markets(&self) -> Result<Vec<MarketRules>, ExchangeError> {
+    async fn load_markets(&self) -> Result<MarketList, ExchangeError> {
         let call = request::exchange_info(&self.inner.profile);
         let body = self.send(&call, Ctx::new("load_markets", "exchangeInfo")).await?;
         let rules = wire::parse_exchange_info(&body)?;
         let mut map = SymbolMap::default();
-        for r in &rules {
-            if let Err(e) = map.insert(&r.venue_id, r.symbol.clone()) {
-                tracing::warn!(venue = %self.inner.profile.name, id = %r.venue_id, error = %e, "market skipped");
+        let mut markets = Vec::with_capacity(rules.len());
+        let mut skipped = Vec::new();
+        for r in rules {
+            match map.insert(&r.venue_id, r.symbol.clone()) {
+                Ok(()) => markets.push(r),
+                Err(e) => {
+                    skipped.push(SkippedEntry { venue_name: r.venue_id.clone(), reason: e.to_string() })
+                }
             }
         }
         *self.inner.markets.write() = Some(Arc::new(Markets { map }));
-        Ok(rules)
+        Ok(MarketList { markets, skipped })
     }
 
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError> {
@@ -474,13 +482,31 @@ impl Exchange for BinanceClient {
         wire::parse_order(call.path, &body, self.order_ctx(&markets))
     }
 
-    async fn fetch_open_orders(&self, symbol: Option<&Symbol>) -> Result<Vec<Order>, ExchangeError> {
+    async fn fetch_open_orders(&self, symbol: Option<&Symbol>) -> Result<OpenOrders, ExchangeError> {
         let markets = self.markets().await?;
         let id = symbol.map(|s| self.venue_id(&markets, s)).transpose()?;
         let call = request::open_orders(&self.inner.profile, id);
         let subject = symbol.map_or_else(|| "all symbols".to_owned(), Symbol::to_string);
         let body = self.send(&call, Ctx::new("fetch_open_orders", &subject)).await?;
-        wire::parse_orders(call.path, &body, self.order_ctx(&markets))
+        let orders = wire::parse_orders(call.path, &body, self.order_ctx(&markets))?;
+        Ok(OpenOrders { orders, unrecognised: Vec::new() })
+    }
+
+    async fn fetch_fills(&self, query: &FillQuery) -> Result<Vec<Fill>, ExchangeError> {
+        Err(ExchangeError::InvalidRequest(format!(
+            "fetch_fills({}) is not available on {} yet",
+            query.symbol, self.inner.profile.name
+        )))
+    }
+
+    async fn resolve_order(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &ClientOrderId,
+        sent_at: Timestamp,
+    ) -> Result<OrderResolution, ExchangeError> {
+        let policy = ResolvePolicy::for_window(self.capabilities().acceptance_window);
+        resolve_by_lookup(self, self.inner.clock.as_ref(), symbol, client_order_id, sent_at, policy).await
     }
 
     async fn fetch_balances(&self) -> Result<Vec<Balance>, ExchangeError> {

@@ -35,7 +35,7 @@
 //! let client = BinanceClient::new(config)?;
 //! let markets = client.load_markets().await?;
 //! let quotes = client.fetch_tickers(None).await?; // one bookTicker request, weight 4
-//! println!("{} markets, {} quotes", markets.len(), quotes.len());
+//! println!("{} markets, {} quotes", markets.markets.len(), quotes.len());
 //! # Ok(())
 //! # }
 //! ```

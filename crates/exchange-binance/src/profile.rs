@@ -361,9 +361,15 @@ impl VenueProfile {
             },
             rate: self.rate,
             max_klines: self.max_klines,
+            acceptance_window: self.recv_window + BACKEND_TIMEOUT,
         }
     }
 }
+
+/// How long the venue's matching backend may take to act on an accepted request after its
+/// `recvWindow` (Binance documents a 10 s backend timeout for order placement, after which the
+/// outcome of a request it reported as unknown is settled).
+const BACKEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

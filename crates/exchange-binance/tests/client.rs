@@ -18,6 +18,10 @@ use trading_core::{
     TimeInForce,
 };
 
+/// A request timestamp whose acceptance window has long passed: one lookup settles it.
+/// (Tests of the waiting itself send their real request time.)
+const LONG_AGO: trading_core::Timestamp = trading_core::Timestamp::EPOCH;
+
 async fn server(symbols: usize) -> SimServer {
     SimServer::start(SimConfig { symbols, ..SimConfig::default() }).await.unwrap()
 }
@@ -40,7 +44,7 @@ fn cid(text: &str) -> ClientOrderId {
 
 async fn first_market(client: &BinanceClient) -> MarketRules {
     let markets = client.load_markets().await.unwrap();
-    markets.into_iter().find(|m| m.is_trading() && m.symbol.quote() == "USDT").expect("a USDT market")
+    markets.markets.into_iter().find(|m| m.is_trading() && m.symbol.quote() == "USDT").expect("a USDT market")
 }
 
 fn fault(endpoint: Endpoint, fault: Fault) -> ScriptedFault {
@@ -96,7 +100,7 @@ async fn full_order_lifecycle() {
     assert_eq!(by_id.id, placed.id);
     assert_eq!(by_cid.id, placed.id);
     let open = client.fetch_open_orders(Some(&symbol)).await.unwrap();
-    assert_eq!(open.iter().map(|o| &o.id).collect::<Vec<_>>(), vec![&placed.id]);
+    assert_eq!(open.orders.iter().map(|o| &o.id).collect::<Vec<_>>(), vec![&placed.id]);
     let usdt = |b: &[trading_core::Balance]| b.iter().find(|b| b.asset == "USDT").unwrap().clone();
     let balances = client.fetch_balances().await.unwrap();
     assert_eq!(usdt(&balances).locked, price * qty, "the limit order locks its notional");
@@ -107,7 +111,7 @@ async fn full_order_lifecycle() {
     assert_eq!(canceled.client_order_id, req.client_order_id, "our id, not the cancel request's");
     let after = client.fetch_order(&symbol, &OrderRef::Exchange(placed.id.clone())).await.unwrap();
     assert_eq!(after.status, OrderStatus::Canceled);
-    assert!(client.fetch_open_orders(None).await.unwrap().is_empty());
+    assert!(client.fetch_open_orders(None).await.unwrap().orders.is_empty());
     let again = client.cancel_order(&symbol, &OrderRef::Exchange(placed.id.clone())).await.unwrap_err();
     assert!(matches!(again, ExchangeError::OrderNotFound(_)), "{again:?}");
 
@@ -208,7 +212,7 @@ async fn used_weight_header_from_other_clients_stops_requests_that_would_be_refu
     }
     // Our client learns the venue's count from X-MBX-USED-WEIGHT-1M on its first answer.
     let ours_markets = ours.load_markets().await.unwrap();
-    assert_eq!(ours_markets.len(), 5);
+    assert_eq!(ours_markets.markets.len(), 5);
     assert!(ours.used_weight() >= 80, "counter corrected from the header: {}", ours.used_weight());
 
     // 80 of 120 used: bookTicker-all (4) and exchangeInfo (20) fit, a second exchangeInfo
@@ -270,7 +274,7 @@ async fn bad_symbol_unlisted_or_delisted() {
     assert!(matches!(client.fetch_ohlcv(&candles).await, Err(ExchangeError::BadSymbol { .. })));
     // A reload shows the market as not trading.
     let reloaded = client.load_markets().await.unwrap();
-    assert!(!reloaded.iter().find(|m| m.symbol == rules.symbol).unwrap().is_trading());
+    assert!(!reloaded.markets.iter().find(|m| m.symbol == rules.symbol).unwrap().is_trading());
     server.shutdown().await;
 }
 
@@ -298,7 +302,7 @@ async fn malformed_body_is_invalid_response_or_unknown_outcome() {
     let req = OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("garbled-1"));
     let err = client.create_order(&req).await.unwrap_err();
     assert!(err.is_outcome_unknown(), "{err:?}");
-    let found = client.resolve_order(&rules.symbol, &req.client_order_id).await.unwrap();
+    let found = client.resolve_order(&rules.symbol, &req.client_order_id, LONG_AGO).await.unwrap().found();
     let on_venue =
         server.sim().orders().into_iter().filter(|o| o.client_order_id == req.client_order_id).count();
     assert_eq!(found.is_some(), on_venue == 1, "lookup agrees with the venue ({on_venue} orders)");
@@ -330,8 +334,12 @@ async fn create_order_timeout_is_resolved_by_client_order_id_without_duplicate()
     assert!(err.is_outcome_unknown());
 
     // Resolve by lookup, never by resending.
-    let order =
-        client.resolve_order(&rules.symbol, &req.client_order_id).await.unwrap().expect("order exists");
+    let order = client
+        .resolve_order(&rules.symbol, &req.client_order_id, LONG_AGO)
+        .await
+        .unwrap()
+        .found()
+        .expect("order exists");
     assert_eq!(order.client_order_id, req.client_order_id);
     assert_eq!((order.price, order.quantity, order.status), (Some(price), qty, OrderStatus::New));
     let same_cid =
@@ -348,7 +356,12 @@ async fn create_order_timeout_is_resolved_by_client_order_id_without_duplicate()
         other => panic!("expected a duplicate rejection, got {other:?}"),
     }
     // An id the venue never saw resolves to None.
-    assert!(client.resolve_order(&rules.symbol, &cid("never-sent")).await.unwrap().is_none());
+    assert!(client
+        .resolve_order(&rules.symbol, &cid("never-sent"), LONG_AGO)
+        .await
+        .unwrap()
+        .found()
+        .is_none());
     server.shutdown().await;
 }
 
@@ -363,7 +376,7 @@ async fn server_error_on_create_order_is_an_unknown_outcome() {
     let req = OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("err-500-1"));
     let err = client.create_order(&req).await.unwrap_err();
     assert!(matches!(err, ExchangeError::Unavailable { .. }) && err.is_outcome_unknown(), "{err:?}");
-    let resolved = client.resolve_order(&rules.symbol, &req.client_order_id).await.unwrap();
+    let resolved = client.resolve_order(&rules.symbol, &req.client_order_id, LONG_AGO).await.unwrap().found();
     let on_venue = server.sim().orders().iter().any(|o| o.client_order_id == req.client_order_id);
     assert_eq!(resolved.is_some(), on_venue);
     server.shutdown().await;

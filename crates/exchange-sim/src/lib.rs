@@ -29,7 +29,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
 //! let sim = SimExchange::new(SimConfig { symbols: 10, clock: Arc::new(clock.clone()), ..SimConfig::default() })?;
-//! assert_eq!(sim.load_markets().await?.len(), 10);
+//! assert_eq!(sim.load_markets().await?.markets.len(), 10);
 //! let before = sim.fetch_ticker(&"BTC/USDT".parse()?).await?;
 //! clock.advance(Duration::from_secs(60)); // the market moves only with the clock
 //! let after = sim.fetch_ticker(&"BTC/USDT".parse()?).await?;

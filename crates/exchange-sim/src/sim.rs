@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use exchange::{Capabilities, EndpointWeights, Exchange, ExchangeError, OhlcvRequest, RateBudget};
+use exchange::{
+    resolve_by_lookup, Capabilities, EndpointWeights, Exchange, ExchangeError, FillQuery, MarketList,
+    OhlcvRequest, OpenOrders, OrderResolution, RateBudget, ResolvePolicy,
+};
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use trading_core::{
@@ -190,6 +193,7 @@ impl SimExchange {
                         (
                             f.trade_id,
                             Fill {
+                                trade_id: f.trade_id.to_string(),
                                 order_id: o.order.id.clone(),
                                 symbol: o.order.symbol.clone(),
                                 side: o.order.side,
@@ -335,6 +339,17 @@ impl SimExchange {
     }
 }
 
+/// The simulated venue's acceptance window: its `recvWindow` default (5 s) plus a backend
+/// timeout of 10 s, as on Binance.
+pub(crate) const ACCEPTANCE_WINDOW: Duration = Duration::from_secs(15);
+
+/// Simulated time is a clock too: order resolution and tests read it through the seam.
+impl Clock for SimExchange {
+    fn now(&self) -> Timestamp {
+        SimExchange::now(self)
+    }
+}
+
 /// What a malformed answer looks like: the start of a real answer, cut off.
 pub(crate) const MALFORMED_BODY: &str = "{\"symbol\":\"BTCUSDT\",\"bidPrice\":\"6";
 
@@ -390,13 +405,15 @@ impl Exchange for SimExchange {
                 order_window: Duration::from_secs(10),
             },
             max_klines: 1000,
+            acceptance_window: ACCEPTANCE_WINDOW,
         }
     }
 
-    async fn load_markets(&self) -> Result<Vec<MarketRules>, ExchangeError> {
+    async fn load_markets(&self) -> Result<MarketList, ExchangeError> {
         self.gate(Endpoint::ExchangeInfo, weight(Endpoint::ExchangeInfo, None), "load_markets", None).await?;
-        Ok(self
-            .with_state(false, |st, _| (0..st.market.len()).map(|i| Self::rules_of(&st.market, i)).collect()))
+        let markets = self
+            .with_state(false, |st, _| (0..st.market.len()).map(|i| Self::rules_of(&st.market, i)).collect());
+        Ok(MarketList { markets, skipped: Vec::new() })
     }
 
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError> {
@@ -507,15 +524,38 @@ impl Exchange for SimExchange {
         })
     }
 
-    async fn fetch_open_orders(&self, symbol: Option<&Symbol>) -> Result<Vec<Order>, ExchangeError> {
+    async fn fetch_open_orders(&self, symbol: Option<&Symbol>) -> Result<OpenOrders, ExchangeError> {
         let w = weight(Endpoint::OpenOrders, symbol.map(|_| 1));
         self.gate(Endpoint::OpenOrders, w, "fetch_open_orders", None).await?;
         self.with_state(false, |st, _| {
             let m = symbol
                 .map(|s| Self::listed_index(&st.market, s).map_err(|e| bad_symbol(s, e)))
                 .transpose()?;
-            Ok(st.venue.open_orders(m).iter().map(Self::order_of).collect())
+            let orders = st.venue.open_orders(m).iter().map(Self::order_of).collect();
+            Ok(OpenOrders { orders, unrecognised: Vec::new() })
         })
+    }
+
+    async fn fetch_fills(&self, query: &FillQuery) -> Result<Vec<Fill>, ExchangeError> {
+        // Charged like the account query until the venue models myTrades as its own endpoint.
+        self.gate(Endpoint::Account, weight(Endpoint::Account, None), "fetch_fills", None).await?;
+        let limit = query.limit.clamp(1, 1000) as usize;
+        let fills = self.fills().into_iter().filter(|f| {
+            f.symbol == query.symbol
+                && query.since.is_none_or(|since| f.ts >= since)
+                && query.order_id.as_ref().is_none_or(|id| &f.order_id == id)
+        });
+        Ok(fills.take(limit).collect())
+    }
+
+    async fn resolve_order(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &ClientOrderId,
+        sent_at: Timestamp,
+    ) -> Result<OrderResolution, ExchangeError> {
+        let policy = ResolvePolicy::for_window(ACCEPTANCE_WINDOW);
+        resolve_by_lookup(self, self, symbol, client_order_id, sent_at, policy).await
     }
 
     async fn fetch_balances(&self) -> Result<Vec<Balance>, ExchangeError> {

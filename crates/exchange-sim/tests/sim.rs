@@ -22,6 +22,10 @@ use trading_core::{
     TimeInForce, Timestamp,
 };
 
+/// A request timestamp whose acceptance window has long passed: one lookup settles it.
+/// (Tests of the waiting itself send their real request time.)
+const LONG_AGO: Timestamp = Timestamp::EPOCH;
+
 const T0: i64 = 1_700_000_000_000;
 
 fn manual() -> ManualClock {
@@ -233,7 +237,7 @@ async fn limit_order_rests_then_fills_when_the_price_crosses() {
         .await
         .unwrap();
     assert_eq!(order.status, OrderStatus::New);
-    assert_eq!(sim.fetch_open_orders(Some(&eth)).await.unwrap().len(), 1);
+    assert_eq!(sim.fetch_open_orders(Some(&eth)).await.unwrap().orders.len(), 1);
     let usdt = |b: &[trading_core::Balance]| b.iter().find(|b| b.asset == "USDT").cloned().unwrap();
     assert_eq!(usdt(&sim.fetch_balances().await.unwrap()).locked, dec!(290));
     sim.set_mid_price(&eth, dec!(2850)).unwrap();
@@ -245,7 +249,7 @@ async fn limit_order_rests_then_fills_when_the_price_crosses() {
     assert_eq!(usdt(&balances).free, dec!(10000) - dec!(290));
     let eth_balance = balances.iter().find(|b| b.asset == "ETH").unwrap();
     assert_eq!(eth_balance.free, dec!(0.1) - dec!(0.0001), "0.1 % fee charged in the bought asset");
-    assert!(sim.fetch_open_orders(None).await.unwrap().is_empty());
+    assert!(sim.fetch_open_orders(None).await.unwrap().orders.is_empty());
 }
 
 #[track_caller]
@@ -295,7 +299,7 @@ async fn market_rules_and_funds_are_enforced_like_binance() {
     assert!(matches!(unknown, Err(ExchangeError::BadSymbol { symbol, .. }) if symbol == "NOPE/USDT"));
     let missing = sim.fetch_order(&btc, &OrderRef::Client(cid("never"))).await;
     assert!(matches!(missing, Err(ExchangeError::OrderNotFound(_))));
-    assert_eq!(sim.resolve_order(&btc, &cid("never")).await.unwrap(), None);
+    assert_eq!(sim.resolve_order(&btc, &cid("never"), LONG_AGO).await.unwrap().found(), None);
 }
 
 #[tokio::test]
@@ -349,7 +353,11 @@ async fn every_scripted_fault_is_observable_in_process() {
     let order = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("u1"));
     let err = sim.create_order(&order).await.unwrap_err();
     assert!(err.is_outcome_unknown(), "{err:?}");
-    assert_eq!(sim.resolve_order(&btc, &cid("u1")).await.unwrap(), None, "a 5xx created nothing");
+    assert_eq!(
+        sim.resolve_order(&btc, &cid("u1"), LONG_AGO).await.unwrap().found(),
+        None,
+        "a 5xx created nothing"
+    );
 
     inject(Endpoint::Time, Fault::Latency(Duration::from_millis(150)));
     let started = Instant::now();
@@ -360,7 +368,7 @@ async fn every_scripted_fault_is_observable_in_process() {
     inject(Endpoint::CreateOrder, Fault::AcceptThenDelay(Duration::from_secs(5)));
     let late = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("late"));
     assert!(tokio::time::timeout(Duration::from_millis(100), sim.create_order(&late)).await.is_err());
-    let found = sim.resolve_order(&btc, &cid("late")).await.unwrap().unwrap();
+    let found = sim.resolve_order(&btc, &cid("late"), LONG_AGO).await.unwrap().found().unwrap();
     assert_eq!(found.status, OrderStatus::Filled);
 }
 
@@ -372,7 +380,7 @@ async fn delisted_symbols_are_bad_symbols_everywhere() {
     sim.set_listed(&sol, false).unwrap();
     assert!(matches!(sim.fetch_ticker(&sol).await, Err(ExchangeError::BadSymbol { .. })));
     let markets = sim.load_markets().await.unwrap();
-    let rules = markets.iter().find(|m| m.symbol == sol).unwrap();
+    let rules = markets.markets.iter().find(|m| m.symbol == sol).unwrap();
     assert_eq!(rules.status, trading_core::MarketStatus::Break);
     assert!(sim.fetch_tickers(None).await.unwrap().iter().all(|q| q.symbol != sol));
     assert!(sim.set_listed(&sym("NOPE/USDT"), false).is_err());
@@ -398,7 +406,7 @@ async fn random_fault_profile_is_reproducible_by_seed() {
         (
             out,
             sim.symbols().len(),
-            sim.load_markets().await.map(|m| m.iter().filter(|r| !r.is_trading()).count()),
+            sim.load_markets().await.map(|m| m.markets.iter().filter(|r| !r.is_trading()).count()),
         )
     };
     let (a, n, _) = outcomes(3).await;

@@ -61,4 +61,8 @@ pub struct Capabilities {
     pub rate: RateBudget,
     /// Largest `limit` a single klines request accepts.
     pub max_klines: u32,
+    /// How long after a request's timestamp the venue may still accept (and later show) an
+    /// order: `recvWindow` plus the venue's backend timeout. A "not found" for an order is proof
+    /// of absence only for a lookup sent after this window (see [`crate::resolve_by_lookup`]).
+    pub acceptance_window: Duration,
 }

@@ -18,8 +18,10 @@
 
 mod capabilities;
 mod error;
+mod resolve;
 mod traits;
 
 pub use capabilities::{Capabilities, EndpointWeights, RateBudget};
 pub use error::ExchangeError;
-pub use traits::{Exchange, OhlcvRequest};
+pub use resolve::{resolve_by_lookup, ResolvePolicy};
+pub use traits::{Exchange, FillQuery, MarketList, OhlcvRequest, OpenOrders, OrderResolution, SkippedEntry};

@@ -2,11 +2,77 @@
 
 use async_trait::async_trait;
 use trading_core::{
-    Balance, Candle, ClientOrderId, Interval, MarketRules, Order, OrderRef, OrderRequest, Quote, Symbol,
-    Timestamp,
+    Balance, Candle, ClientOrderId, Fill, Interval, MarketRules, Order, OrderId, OrderRef, OrderRequest,
+    Quote, Symbol, Timestamp,
 };
 
 use crate::{Capabilities, ExchangeError};
+
+/// One entry of a venue's list answer that the bot cannot represent (a market whose name is not
+/// a valid [`Symbol`], an order of a type or status the vocabulary does not know). Such entries
+/// are skipped and named, never fatal to the rest of the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// The venue's name for the entry (market id, or `SYMBOL#orderId`).
+    pub venue_name: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// The answer of [`Exchange::load_markets`]: every market the bot can represent, and the
+/// listings it skipped (so the caller can report them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MarketList {
+    /// Markets with their rules and status, in the venue's order.
+    pub markets: Vec<MarketRules>,
+    /// Listings the bot cannot represent.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// The answer of [`Exchange::fetch_open_orders`]: the orders understood, and the ones skipped
+/// (for example a STOP_LOSS_LIMIT order placed by hand), so one unusual order never hides the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenOrders {
+    /// Open orders the bot understands.
+    pub orders: Vec<Order>,
+    /// Open orders it could not represent.
+    pub unrecognised: Vec<SkippedEntry>,
+}
+
+/// A query for the account's own trades in one market ([`Exchange::fetch_fills`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillQuery {
+    /// The market (venues answer per symbol).
+    pub symbol: Symbol,
+    /// Only trades at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only the trades of this order.
+    pub order_id: Option<OrderId>,
+    /// Most trades to return; clients clamp it to the venue's maximum.
+    pub limit: u32,
+}
+
+/// How an order with an unknown submission outcome was resolved ([`Exchange::resolve_order`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderResolution {
+    /// The venue has the order (in whatever state it is now).
+    Found(Order),
+    /// The venue's acceptance window for the request has passed and lookups sent after it
+    /// still answered "not found": the order was never created. Only now may the caller release
+    /// what it reserved (and, if it still wants the trade, send a new order under a **new**
+    /// client order id).
+    Absent,
+}
+
+impl OrderResolution {
+    /// The order, when the venue has it.
+    pub fn found(self) -> Option<Order> {
+        match self {
+            OrderResolution::Found(order) => Some(order),
+            OrderResolution::Absent => None,
+        }
+    }
+}
 
 /// A candle query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +99,15 @@ pub struct OhlcvRequest {
 /// **Errors:** every method returns [`ExchangeError`]; its variant tells the caller what to do.
 /// In particular a `create_order` that fails with [`ExchangeError::is_outcome_unknown`] must be
 /// resolved with [`Exchange::resolve_order`] (lookup by client order id), never resubmitted blind.
+///
+/// **Unknown outcomes and client order ids (venue rules the trait relies on):**
+/// - A lookup that answers "not found" right after a submission proves nothing: Binance answers
+///   `-2013` for seconds after accepting an order. Absence is certain only for a lookup *sent*
+///   after the venue's acceptance window (request timestamp + `recvWindow` + the venue's backend
+///   timeout, [`Capabilities::acceptance_window`]) has passed.
+/// - A duplicate client order id is rejected only while the earlier order with that id is
+///   **open**; once it is filled or canceled the venue accepts the id again. Resending a
+///   timed-out request under the same id is therefore *not* safe: it can execute twice.
 #[async_trait]
 pub trait Exchange: Send + Sync {
     /// Static facts about the venue: bulk endpoints, weights, budget. No IO.
@@ -40,12 +115,15 @@ pub trait Exchange: Send + Sync {
 
     /// All spot markets with their rules and status. Idempotent; call at start-up and
     /// periodically (markets get delisted). Symbols in `BREAK`/`HALT` are included with that
-    /// status so the caller can skip them knowingly.
-    async fn load_markets(&self) -> Result<Vec<MarketRules>, ExchangeError>;
+    /// status so the caller can skip them knowingly. Listings the vocabulary cannot represent
+    /// (non-ASCII names, ...) are returned in [`MarketList::skipped`], never as an error.
+    async fn load_markets(&self) -> Result<MarketList, ExchangeError>;
 
     /// Top-of-book quotes for `symbols`, or for every market when `None`, using the cheapest
     /// endpoint the venue has for the request. Symbols the venue does not know fail the whole
-    /// call with [`ExchangeError::BadSymbol`] naming one of them (venues reject the batch).
+    /// call with [`ExchangeError::BadSymbol`] naming at most one symbol: the one the venue named,
+    /// or an empty `symbol` when the venue did not say which (the caller splits the batch).
+    /// A zero or missing bid, ask or last is `None` in the quote (idle or halted market).
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError>;
 
     /// One market's quote. Default: `fetch_tickers` with a one-element list.
@@ -61,9 +139,12 @@ pub trait Exchange: Send + Sync {
     async fn fetch_ohlcv(&self, request: &OhlcvRequest) -> Result<Vec<Candle>, ExchangeError>;
 
     /// Places an order. **Not idempotent by itself**: the client order id makes it resolvable.
-    /// A duplicate client order id is [`ExchangeError::Rejected`]. On a timeout or an
-    /// unavailable venue the error carries the client order id and
-    /// [`ExchangeError::is_outcome_unknown`] is true.
+    /// A client order id equal to that of an *open* order is [`ExchangeError::Rejected`]; the id
+    /// of a filled or canceled order may be accepted again (see the trait docs). On a timeout or
+    /// an unavailable venue the error carries the client order id and
+    /// [`ExchangeError::is_outcome_unknown`] is true. A venue whose answer does not say the
+    /// order's status (MEXC) is followed by a query; the order is never reported as "new, 0
+    /// filled" without the venue saying so.
     async fn create_order(&self, request: &OrderRequest) -> Result<Order, ExchangeError>;
 
     /// Cancels an open order and returns its final state. Canceling an order that already
@@ -75,7 +156,14 @@ pub trait Exchange: Send + Sync {
     async fn fetch_order(&self, symbol: &Symbol, order: &OrderRef) -> Result<Order, ExchangeError>;
 
     /// Open orders of one market, or of all markets when `None` (expensive on most venues).
-    async fn fetch_open_orders(&self, symbol: Option<&Symbol>) -> Result<Vec<Order>, ExchangeError>;
+    /// Orders of a type or status the vocabulary does not know are listed in
+    /// [`OpenOrders::unrecognised`]; the rest are returned.
+    async fn fetch_open_orders(&self, symbol: Option<&Symbol>) -> Result<OpenOrders, ExchangeError>;
+
+    /// The account's own trades in one market (price, quantity, fee and fee asset), oldest
+    /// first: the order router accounts fees from them and reconciles fills that happened while
+    /// it was down. Idempotent.
+    async fn fetch_fills(&self, query: &FillQuery) -> Result<Vec<Fill>, ExchangeError>;
 
     /// Non-zero balances of the account.
     async fn fetch_balances(&self) -> Result<Vec<Balance>, ExchangeError>;
@@ -83,17 +171,19 @@ pub trait Exchange: Send + Sync {
     /// The venue's clock.
     async fn server_time(&self) -> Result<Timestamp, ExchangeError>;
 
-    /// Resolves an order whose submission outcome is unknown: `Ok(Some(order))` if the venue has
-    /// it, `Ok(None)` if it certainly does not. Default: [`Exchange::fetch_order`] by client id.
+    /// Resolves an order whose submission outcome is unknown (a `create_order` that timed out,
+    /// failed with 5xx, or whose future was dropped), `sent_at` being the request's timestamp.
+    ///
+    /// Looks the client order id up repeatedly until the venue's acceptance window after
+    /// `sent_at` has passed ([`Capabilities::acceptance_window`]): [`OrderResolution::Found`] as
+    /// soon as the venue shows the order, [`OrderResolution::Absent`] only when a lookup sent
+    /// after the window still answers "not found". Transient errors are retried within a bounded
+    /// time; when that runs out the error is returned and the outcome stays unknown (keep the
+    /// reservation, try again later). Implementations share [`crate::resolve_by_lookup`].
     async fn resolve_order(
         &self,
         symbol: &Symbol,
         client_order_id: &ClientOrderId,
-    ) -> Result<Option<Order>, ExchangeError> {
-        match self.fetch_order(symbol, &OrderRef::Client(client_order_id.clone())).await {
-            Ok(order) => Ok(Some(order)),
-            Err(ExchangeError::OrderNotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
+        sent_at: Timestamp,
+    ) -> Result<OrderResolution, ExchangeError>;
 }

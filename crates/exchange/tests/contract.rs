@@ -7,15 +7,39 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use exchange::{Capabilities, EndpointWeights, Exchange, ExchangeError, OhlcvRequest, RateBudget};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use exchange::{
+    resolve_by_lookup, Capabilities, EndpointWeights, Exchange, ExchangeError, FillQuery, MarketList,
+    OhlcvRequest, OpenOrders, OrderResolution, RateBudget, ResolvePolicy,
+};
 use rust_decimal_macros::dec;
 use trading_core::{
-    Balance, Candle, ClientOrderId, MarketRules, Order, OrderId, OrderRef, OrderRequest, OrderStatus,
-    OrderType, Quote, Side, Symbol, Timestamp,
+    Balance, Candle, ClientOrderId, Clock, Fill, ManualClock, MarketRules, Order, OrderId, OrderRef,
+    OrderRequest, OrderStatus, OrderType, Quote, Side, Symbol, Timestamp, TokioClock,
 };
 
-/// Knows one market and one order with client id `known`.
-struct OneMarket;
+/// The acceptance window of the test venue.
+const WINDOW: Duration = Duration::from_secs(15);
+
+/// Knows one market and one order with client id `known`; the order `late` becomes visible only
+/// 8 s after the start (an order the venue accepted but does not show yet); lookups of `flaky`
+/// always fail with a 5xx. Counts lookups.
+#[derive(Debug)]
+struct OneMarket {
+    clock: Arc<dyn Clock>,
+    lookups: AtomicU32,
+}
+
+impl OneMarket {
+    fn new(clock: Arc<dyn Clock>) -> Self {
+        OneMarket { clock, lookups: AtomicU32::new(0) }
+    }
+
+    fn paused() -> Self {
+        OneMarket::new(Arc::new(TokioClock::starting_at(Timestamp::from_millis(1_000_000))))
+    }
+}
 
 fn btc() -> Symbol {
     "BTC/USDT".parse().unwrap()
@@ -66,10 +90,14 @@ impl Exchange for OneMarket {
                 order_window: Duration::from_secs(10),
             },
             max_klines: 1000,
+            acceptance_window: WINDOW,
         }
     }
-    async fn load_markets(&self) -> Result<Vec<MarketRules>, ExchangeError> {
-        Ok(vec![MarketRules::builder(btc(), "BTCUSDT").build().unwrap()])
+    async fn load_markets(&self) -> Result<MarketList, ExchangeError> {
+        Ok(MarketList {
+            markets: vec![MarketRules::builder(btc(), "BTCUSDT").build().unwrap()],
+            skipped: vec![],
+        })
     }
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError> {
         let all = vec![Quote {
@@ -98,8 +126,11 @@ impl Exchange for OneMarket {
         Err(ExchangeError::OrderNotFound(format!("{o:?}")))
     }
     async fn fetch_order(&self, _: &Symbol, o: &OrderRef) -> Result<Order, ExchangeError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let visible_late = self.clock.now() >= Timestamp::from_millis(1_008_000);
         match o {
             OrderRef::Client(c) if c.as_str() == "known" => Ok(order(c)),
+            OrderRef::Client(c) if c.as_str() == "late" && visible_late => Ok(order(c)),
             OrderRef::Client(c) if c.as_str() == "flaky" => Err(ExchangeError::Unavailable {
                 operation: "fetch_order",
                 message: "503".into(),
@@ -108,8 +139,20 @@ impl Exchange for OneMarket {
             other => Err(ExchangeError::OrderNotFound(format!("{other:?}"))),
         }
     }
-    async fn fetch_open_orders(&self, _: Option<&Symbol>) -> Result<Vec<Order>, ExchangeError> {
+    async fn fetch_open_orders(&self, _: Option<&Symbol>) -> Result<OpenOrders, ExchangeError> {
+        Ok(OpenOrders::default())
+    }
+    async fn fetch_fills(&self, _: &FillQuery) -> Result<Vec<Fill>, ExchangeError> {
         Ok(vec![])
+    }
+    async fn resolve_order(
+        &self,
+        symbol: &Symbol,
+        cid: &ClientOrderId,
+        sent_at: Timestamp,
+    ) -> Result<OrderResolution, ExchangeError> {
+        resolve_by_lookup(self, self.clock.as_ref(), symbol, cid, sent_at, ResolvePolicy::for_window(WINDOW))
+            .await
     }
     async fn fetch_balances(&self) -> Result<Vec<Balance>, ExchangeError> {
         Ok(vec![])
@@ -119,22 +162,79 @@ impl Exchange for OneMarket {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fetch_ticker_default_uses_the_list_endpoint() {
-    let venue: Arc<dyn Exchange> = Arc::new(OneMarket);
+    let venue: Arc<dyn Exchange> = Arc::new(OneMarket::paused());
     assert_eq!(venue.fetch_ticker(&btc()).await.unwrap().bid, Some(dec!(1)));
     let err = venue.fetch_ticker(&"ETH/USDT".parse().unwrap()).await.unwrap_err();
     assert!(matches!(err, ExchangeError::BadSymbol { ref symbol, .. } if symbol == "ETH/USDT"), "{err}");
 }
 
-#[tokio::test]
-async fn resolve_order_distinguishes_absent_from_unknown() {
-    let venue: Arc<dyn Exchange> = Arc::new(OneMarket);
-    let known = ClientOrderId::new("known").unwrap();
-    assert_eq!(venue.resolve_order(&btc(), &known).await.unwrap().unwrap().id, OrderId("7".into()));
-    let absent = ClientOrderId::new("never-sent").unwrap();
-    assert_eq!(venue.resolve_order(&btc(), &absent).await.unwrap(), None);
+fn cid(text: &str) -> ClientOrderId {
+    ClientOrderId::new(text).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_visible_order_is_found_at_the_first_lookup() {
+    let venue = OneMarket::paused();
+    let sent_at = venue.clock.now();
+    let found = venue.resolve_order(&btc(), &cid("known"), sent_at).await.unwrap();
+    assert!(matches!(found, OrderResolution::Found(ref o) if o.id == OrderId("7".into())), "{found:?}");
+    assert_eq!(venue.lookups.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn not_found_is_proof_only_after_the_acceptance_window() {
+    let venue = OneMarket::paused();
+    let sent_at = venue.clock.now();
+    let resolved = venue.resolve_order(&btc(), &cid("never-sent"), sent_at).await.unwrap();
+    assert_eq!(resolved, OrderResolution::Absent);
+    // The answer came from a lookup sent after the window, not from the first "not found".
+    assert!(venue.clock.now() >= sent_at + WINDOW, "answered at {} (sent {sent_at})", venue.clock.now());
+    assert!(venue.lookups.load(Ordering::SeqCst) >= 15, "{} lookups", venue.lookups.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_invisible_for_seconds_after_acceptance_is_found_not_declared_absent() {
+    // One "not found" read as absence here would let the caller buy a second time.
+    let venue = OneMarket::paused();
+    let sent_at = venue.clock.now();
+    let resolved = venue.resolve_order(&btc(), &cid("late"), sent_at).await.unwrap();
+    assert!(matches!(resolved, OrderResolution::Found(_)), "{resolved:?}");
+    assert!(venue.lookups.load(Ordering::SeqCst) > 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_old_request_is_settled_by_one_lookup() {
+    // After a restart the window of a request sent long ago has passed: one answer is enough.
+    let venue = OneMarket::paused();
+    let sent_at = Timestamp::from_millis(1_000_000 - 60_000);
+    assert_eq!(
+        venue.resolve_order(&btc(), &cid("never-sent"), sent_at).await.unwrap(),
+        OrderResolution::Absent
+    );
+    assert_eq!(venue.lookups.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_lookups_leave_the_outcome_unknown() {
     // A lookup that itself fails must not be read as "the order does not exist".
-    let flaky = ClientOrderId::new("flaky").unwrap();
-    assert!(venue.resolve_order(&btc(), &flaky).await.is_err());
+    let venue = OneMarket::paused();
+    let sent_at = venue.clock.now();
+    let err = venue.resolve_order(&btc(), &cid("flaky"), sent_at).await.unwrap_err();
+    assert!(matches!(err, ExchangeError::Unavailable { .. }), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clock_that_never_moves_ends_in_an_error_not_a_hang() {
+    let venue = OneMarket::new(Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000))));
+    let sent_at = venue.clock.now();
+    let err = venue.resolve_order(&btc(), &cid("never-sent"), sent_at).await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+}
+
+#[test]
+fn the_trait_is_object_safe() {
+    let venue: Arc<dyn Exchange> = Arc::new(OneMarket::paused());
+    assert_eq!(venue.capabilities().acceptance_window, WINDOW);
 }

@@ -41,6 +41,21 @@ pub enum ExitReason {
     Manual,
 }
 
+/// One symbol's deepest drop in a session, for [`Event::FunnelSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeepestDrop {
+    /// The symbol.
+    pub symbol: Symbol,
+    /// The lowest `price / reference` seen (`0.97` = 3 % below the reference).
+    pub ratio: Decimal,
+    /// The price at that moment.
+    pub price: Decimal,
+    /// The reference at that moment.
+    pub reference: Decimal,
+    /// When it was seen.
+    pub at: Timestamp,
+}
+
 /// Every event the bot emits. One variant per `event_type` of `events.jsonl`; the JSON form is
 /// `{"event_type": "SCREAMING_SNAKE_CASE", "payload": {...}}` inside an [`EventRecord`].
 ///
@@ -65,6 +80,8 @@ pub enum Event {
         slowest_symbol: Option<Symbol>,
         /// Latency of that slowest request.
         slowest_ms: Option<u64>,
+        /// Request weight the cycle spent.
+        weight: u32,
     },
     /// Periodic market-data health summary.
     MdHealth {
@@ -84,6 +101,30 @@ pub enum Event {
         skipped_symbols: u32,
         /// Symbols currently degraded (backing off).
         degraded_symbols: u32,
+        /// Request weight the feed spent in the health window.
+        weight_used: u64,
+    },
+    /// The start-up feasibility check: can the configured interval be met for this watchlist
+    /// with the venue's weight budget, the endpoint weights and the measured latency?
+    FeedFeasibility {
+        /// True when the configured interval can be met.
+        feasible: bool,
+        /// Polling mode (`bulk` or `per_symbol`).
+        mode: String,
+        /// Symbols in the watchlist.
+        symbols: u32,
+        /// The configured cycle interval.
+        target_ms: u64,
+        /// The shortest interval this configuration can meet (computed, not guessed).
+        achievable_ms: u64,
+        /// Request weight one cycle costs.
+        weight_per_cycle: u32,
+        /// The venue's weight budget per minute.
+        weight_budget_per_min: u32,
+        /// Latency of the start-up probe.
+        probe_latency_ms: u64,
+        /// The change that would meet the interval, in words (empty when feasible).
+        advice: String,
     },
     /// A symbol was put on the permanent skip list (the venue does not know it, or it is not
     /// trading).
@@ -391,6 +432,16 @@ pub enum Event {
         /// Delay waited before the restart.
         backoff_ms: u64,
     },
+    /// A registered task ended; every registered task's end is reported, however it ended.
+    TaskEnded {
+        /// The task's name.
+        task: String,
+        /// How it ended: `returned`, `failed`, `panicked`, `gave_up` (restart policy exhausted),
+        /// `cancelled` (by shutdown) or `dropped` (its handle went away unobserved).
+        how: String,
+        /// The error or panic message, when there is one.
+        detail: Option<String>,
+    },
     /// An orderly shutdown began.
     ShutdownStarted {
         /// Why (`ctrl_c`, `sigterm`, `watchdog: ...`, `fatal: ...`).
@@ -418,6 +469,58 @@ pub enum Event {
     },
 
     // ----- session and telemetry -----
+    /// The signal engine's decision funnel so far (periodic) or for the whole session (`final`):
+    /// enough to explain a session from the events alone, including why nothing traded.
+    FunnelSnapshot {
+        /// True for the last snapshot of the session.
+        #[serde(rename = "final")]
+        is_final: bool,
+        /// Ticks evaluated against the trigger.
+        evaluated: u64,
+        /// Ticks with no drop.
+        not_triggered: u64,
+        /// Ticks below the threshold whose drop had already fired.
+        already_fired: u64,
+        /// Ticks ignored as out of order.
+        out_of_order: u64,
+        /// Quotes that carried no usable price (zero or missing), never evaluated.
+        no_price: u64,
+        /// Triggers that passed every guard.
+        fired: u64,
+        /// Drops blocked, by guard name.
+        blocked_by_guard: std::collections::BTreeMap<String, u64>,
+        /// The configured `DROP_TRIGGER_VALUE`.
+        trigger: Decimal,
+        /// The deepest drop each symbol reached in the session, deepest first (bounded list).
+        deepest: Vec<DeepestDrop>,
+    },
+
+    // ----- order-router reconciliation and venue listings -----
+    /// Reconciliation with the venue corrected or confirmed something in the ledger.
+    Reconciled {
+        /// What was found (`order_filled_while_down`, `order_unknown_to_venue`,
+        /// `open_order_adopted`, `fill_recovered`, `balance_drift`, `unresolved`).
+        kind: String,
+        /// The market, when the finding concerns one.
+        symbol: Option<Symbol>,
+        /// The order, when the finding concerns one.
+        client_order_id: Option<ClientOrderId>,
+        /// What was corrected, in words (quantities and balances included).
+        detail: String,
+        /// True when the router refuses new intents because of this finding.
+        blocks_trading: bool,
+    },
+    /// The venue listed markets (or returned orders) the bot cannot represent; they were
+    /// skipped, the rest of the answer was used.
+    ListingsSkipped {
+        /// What was being read (`load_markets`, `fetch_open_orders`).
+        source: String,
+        /// How many entries were skipped.
+        count: u32,
+        /// The venue's names for them (bounded list) and why each was skipped.
+        entries: Vec<String>,
+    },
+
     /// The first event of a session.
     SessionStarted {
         /// The run id (also on every line).
@@ -485,6 +588,11 @@ impl Event {
         match self {
             Event::MdPollOverrun { .. } => "MD_POLL_OVERRUN",
             Event::MdHealth { .. } => "MD_HEALTH",
+            Event::FeedFeasibility { .. } => "FEED_FEASIBILITY",
+            Event::FunnelSnapshot { .. } => "FUNNEL_SNAPSHOT",
+            Event::Reconciled { .. } => "RECONCILED",
+            Event::ListingsSkipped { .. } => "LISTINGS_SKIPPED",
+            Event::TaskEnded { .. } => "TASK_ENDED",
             Event::SymbolSkipped { .. } => "SYMBOL_SKIPPED",
             Event::SymbolDegraded { .. } => "SYMBOL_DEGRADED",
             Event::SymbolRecovered { .. } => "SYMBOL_RECOVERED",

@@ -49,7 +49,7 @@ mod session;
 mod writer;
 
 pub use error::{LineError, TelemetryError};
-pub use event::{Event, EventRecord, EventSink, ExitReason, RunId, Tier, SCHEMA_VERSION};
+pub use event::{DeepestDrop, Event, EventRecord, EventSink, ExitReason, RunId, Tier, SCHEMA_VERSION};
 pub use logging::{build_dispatch, install, DebugTrace, LogConfig, LogSetup, DEBUG_TRACE_ENV};
 #[cfg(any(test, feature = "test-utils"))]
 pub use memory::{sample_events, MemorySink};

@@ -56,6 +56,7 @@ pub fn sample_events() -> Vec<Event> {
             requests: 9,
             slowest_symbol: Some(sats.clone()),
             slowest_ms: Some(870),
+            weight: 18,
         },
         Event::MdHealth {
             requests: 12_000,
@@ -66,6 +67,55 @@ pub fn sample_events() -> Vec<Event> {
             stale_symbols: 2,
             skipped_symbols: 3,
             degraded_symbols: 1,
+            weight_used: 3_200,
+        },
+        Event::FeedFeasibility {
+            feasible: false,
+            mode: "per_symbol".into(),
+            symbols: 130,
+            target_ms: 1_500,
+            achievable_ms: 2_600,
+            weight_per_cycle: 260,
+            weight_budget_per_min: 6_000,
+            probe_latency_ms: 95,
+            advice: "bulk endpoint: 4 weight/cycle".into(),
+        },
+        Event::FunnelSnapshot {
+            is_final: true,
+            evaluated: 1_248_000,
+            not_triggered: 1_247_600,
+            already_fired: 120,
+            out_of_order: 0,
+            no_price: 4,
+            fired: 17,
+            blocked_by_guard: [("market_crash".to_owned(), 240_u64), ("cooldown".to_owned(), 23)]
+                .into_iter()
+                .collect(),
+            trigger: dec("0.985"),
+            deepest: vec![crate::DeepestDrop {
+                symbol: sats.clone(),
+                ratio: dec("0.9712"),
+                price: dec("0.0003884"),
+                reference: dec("0.0003999"),
+                at: Timestamp::from_millis(1_700_000_100_000),
+            }],
+        },
+        Event::Reconciled {
+            kind: "order_filled_while_down".into(),
+            symbol: Some(btc.clone()),
+            client_order_id: Some(coid("drop-i-42")),
+            detail: "ledger said NEW, venue says FILLED 0.00158 at 63150.12".into(),
+            blocks_trading: false,
+        },
+        Event::ListingsSkipped {
+            source: "load_markets".into(),
+            count: 1,
+            entries: vec!["币安人生USDT: base asset is not ASCII".into()],
+        },
+        Event::TaskEnded {
+            task: "md-feed".into(),
+            how: "panicked".into(),
+            detail: Some("index out of bounds".into()),
         },
         Event::SymbolSkipped { symbol: sym("LUNA/USDT"), reason: "BadSymbol: invalid symbol".into() },
         Event::SymbolDegraded {
