@@ -1,0 +1,28 @@
+//! `bot`: the thin assembly of the drop bot.
+//!
+//! It turns settings (defaults < TOML file < environment < flags, validated before anything
+//! starts, see [`Settings`]) into the typed configurations of the library crates and wires the
+//! venue, the market-data feed, the signal engine, the order router, telemetry and the
+//! supervisor into one session.
+//!
+//! ```
+//! use bot::{Settings, SettingsSources};
+//!
+//! let sources = SettingsSources {
+//!     flags: vec![("SIM_SYMBOLS".into(), "200".into())],
+//!     ..SettingsSources::default()
+//! };
+//! let loaded = Settings::load(&sources).unwrap();
+//! assert_eq!(loaded.settings.sim_symbols, 200);
+//! ```
+
+mod error;
+mod settings;
+mod wiring;
+
+pub use error::SettingsError;
+pub use settings::{
+    default_state_db, FaultProfile, FeedMode, HeartbeatMode, LoadedSettings, SettingSource, Settings,
+    SettingsSources, VenueKind, KEYS,
+};
+pub use wiring::signal_configs;
