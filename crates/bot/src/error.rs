@@ -48,3 +48,26 @@ pub enum SettingsError {
         needed: String,
     },
 }
+
+/// A failure while building or running a session (after the settings were accepted).
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// The settings cannot be used (exit code 2).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The venue could not be built or reached.
+    #[error("venue: {0}")]
+    Venue(String),
+    /// The session directory or telemetry could not be set up.
+    #[error("session: {0}")]
+    Session(String),
+    /// A venue call failed where the session cannot go on (start-up market list, preflight).
+    #[error("{what}: {source}")]
+    Exchange {
+        /// What was being done.
+        what: &'static str,
+        /// The venue's error.
+        #[source]
+        source: exchange::ExchangeError,
+    },
+}

@@ -17,12 +17,16 @@
 //! ```
 
 mod error;
+mod metrics;
 mod settings;
+mod venue;
 mod wiring;
 
-pub use error::SettingsError;
+pub use error::{BotError, SettingsError};
+pub use metrics::{serve as serve_metrics, Metrics, MetricsSink};
 pub use settings::{
     default_state_db, FaultProfile, FeedMode, HeartbeatMode, LoadedSettings, SettingSource, Settings,
     SettingsSources, VenueKind, KEYS,
 };
+pub use venue::{connect, credential_vars, sim_config, Venue, VenueCredentials};
 pub use wiring::signal_configs;

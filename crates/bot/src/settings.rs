@@ -129,9 +129,11 @@ pub struct Settings {
     pub sim_latency_ms: u64,
     /// `SIM_FAULTS`: `none`, `mild` or `storm`.
     pub sim_faults: FaultProfile,
-    /// `SIM_REPLAY`: OHLCV files to replay instead of the generated market.
-    #[serde(deserialize_with = "path_list")]
-    pub sim_replay: Vec<PathBuf>,
+    /// `SIM_REPLAY`: OHLCV files to replay instead of the generated market, as `PATH` or
+    /// `BASE/QUOTE=PATH` (without a symbol, the file name's leading letters and digits, quoted
+    /// in USDT: `btc_1m.csv` -> `BTC/USDT`).
+    #[serde(deserialize_with = "list")]
+    pub sim_replay: Vec<String>,
     /// `SIM_START_USDT`: the simulated account's starting quote balance.
     pub sim_start_usdt: Decimal,
 
@@ -528,9 +530,14 @@ impl Settings {
                 "a symbol as BASE/QUOTE",
             ));
         }
-        for path in &self.sim_replay {
-            if !path.is_file() {
-                return Err(bad("SIM_REPLAY", &path.display(), "existing OHLCV files (CSV or JSON)"));
+        for entry in &self.sim_replay {
+            let ok = replay_entry(entry).is_some_and(|(_, path)| path.is_file());
+            if !ok {
+                return Err(bad(
+                    "SIM_REPLAY",
+                    entry,
+                    "existing OHLCV files (CSV or JSON), as PATH or BASE/QUOTE=PATH",
+                ));
             }
         }
         // The signal settings are validated by the signals crate's own constructors, which name
@@ -662,8 +669,16 @@ fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     })
 }
 
-fn path_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
-    Ok(list(d)?.into_iter().map(PathBuf::from).collect())
+/// One `SIM_REPLAY` entry: `BASE/QUOTE=PATH`, or `PATH` with the symbol from the file name.
+pub(crate) fn replay_entry(entry: &str) -> Option<(trading_core::Symbol, PathBuf)> {
+    if let Some((symbol, path)) = entry.split_once('=') {
+        return Some((symbol.trim().parse().ok()?, PathBuf::from(path.trim())));
+    }
+    let path = PathBuf::from(entry);
+    let stem = path.file_stem()?.to_str()?;
+    let base: String = stem.chars().take_while(char::is_ascii_alphanumeric).collect();
+    let symbol = trading_core::Symbol::new(&base.to_ascii_uppercase(), "USDT").ok()?;
+    Some((symbol, path))
 }
 
 /// The default ledger path for a venue that persists across sessions.
