@@ -18,12 +18,14 @@
 
 mod error;
 mod metrics;
+mod progress;
 mod settings;
 mod venue;
 mod wiring;
 
 pub use error::{BotError, SettingsError};
 pub use metrics::{serve as serve_metrics, Metrics, MetricsSink};
+pub use progress::{Status, StatusSnapshot};
 pub use settings::{
     default_state_db, FaultProfile, FeedMode, HeartbeatMode, LoadedSettings, SettingSource, Settings,
     SettingsSources, VenueKind, KEYS,
