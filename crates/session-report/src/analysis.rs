@@ -253,6 +253,9 @@ pub struct SlowSymbol {
 /// Market-data performance: configured versus measured.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MarketData {
+    /// True when the feed wrote any market-data event (`FEED_FEASIBILITY`, `MD_HEALTH`,
+    /// `MD_POLL_OVERRUN`); without one, "no overruns" means "not measured".
+    pub observed: bool,
     /// The configured cycle (`FEED_FEASIBILITY`, else `MD_POLL_OVERRUN.target_ms`, else the
     /// configuration's `MD_POLL_MS`).
     pub target_ms: Option<u64>,
@@ -563,7 +566,8 @@ pub fn analyze(records: &[EventRecord], bad_lines: Vec<BadLine>) -> Analysis {
     let funnel = funnel(records, &config);
     let trading = trading(records);
     let issues = issues(records, &session, &config, &market_data);
-    let no_trades = (trading.trades.len() < FEW_TRADES).then(|| explain_no_trades(&funnel)).flatten();
+    let no_trades =
+        (trading.trades.len() < FEW_TRADES).then(|| explain_no_trades(&funnel, &config)).flatten();
     let recommendations = recommendations(&session, &market_data, &funnel, no_trades.as_ref(), &issues);
     let checks = checks(&session, &market_data, &funnel, &config, &issues, records);
     Analysis { session, issues, market_data, funnel, no_trades, trading, config, recommendations, checks }
@@ -735,6 +739,7 @@ fn market_data(records: &[EventRecord], session: &SessionInfo, config: &Configur
         .or_else(|| md.overruns.first().map(|o| o.target_ms))
         .or_else(|| config.get_u64("MD_POLL_MS"));
     md.symbols = md.feasibility.as_ref().map(|f| f.symbols).or(max_symbols);
+    md.observed = md.feasibility.is_some() || !md.overruns.is_empty() || !health.is_empty();
     md.estimated_cycles = md.target_ms.filter(|&t| t > 0).map(|t| session.duration_ms / t);
     let cycles: Vec<u64> = md.overruns.iter().map(|o| o.cycle_ms).collect();
     md.overrun_cycle = Percentiles::of(&cycles);
@@ -931,8 +936,17 @@ fn reached(deepest: &[DeepestDrop], trigger: Decimal) -> u64 {
     deepest.iter().filter(|d| d.ratio <= trigger).count() as u64
 }
 
-fn explain_no_trades(f: &Funnel) -> Option<NoTradeExplanation> {
+fn explain_no_trades(f: &Funnel, config: &Configuration) -> Option<NoTradeExplanation> {
     let trigger = f.trigger?;
+    let off: Vec<&str> = ["GLOBAL_TRADING", "ORDER_FLOW_ENABLED"]
+        .into_iter()
+        .filter(|k| config.get_bool(k) == Some(false))
+        .collect();
+    let switches = if off.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} = false in the configuration)", off.join(", "))
+    };
     let what_if = nearby_thresholds(trigger)
         .into_iter()
         .map(|t| WhatIf { trigger: t, symbols_reached: reached(&f.deepest, t) })
@@ -969,7 +983,10 @@ fn explain_no_trades(f: &Funnel) -> Option<NoTradeExplanation> {
         }
     }
     if f.fired > 0 && f.buy_intents == 0 {
-        reasons.push(format!("{} triggers passed the guards but no buy intent was created", f.fired));
+        reasons.push(format!(
+            "{} triggers passed the guards but no buy intent was created{}",
+            f.fired, switches
+        ));
     }
     if f.budget_blocks > 0 {
         reasons.push(format!(
@@ -978,7 +995,7 @@ fn explain_no_trades(f: &Funnel) -> Option<NoTradeExplanation> {
         ));
     }
     if f.buy_intents > 0 && f.buy_orders == 0 {
-        reasons.push(format!("{} buy intents, no order sent (ORDER_FLOW_ENABLED=false?)", f.buy_intents));
+        reasons.push(format!("{} buy intents, no order sent{switches}", f.buy_intents));
     }
     if f.buy_orders > 0 && f.buy_fills == 0 {
         reasons.push(format!(
@@ -1000,6 +1017,12 @@ fn explain_no_trades(f: &Funnel) -> Option<NoTradeExplanation> {
         what_if,
         reasons,
     })
+}
+
+/// A quote-currency amount for people: rounded half away from zero to cents (`1.045` ->
+/// `1.05`, `-0.005` -> `-0.01`). The analysis keeps the exact value; only the text is rounded.
+pub fn money(d: Decimal) -> String {
+    format!("{:.2}", d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
 }
 
 /// `1 - ratio` as a percentage with two decimals: `0.985` -> `1.50 %`.
@@ -1600,13 +1623,12 @@ fn checks(
     records: &[EventRecord],
 ) -> Vec<Check> {
     let mut out = Vec::new();
-    let saw_md = md.target_ms.is_some() || md.health.is_some();
-    out.push(if saw_md {
+    out.push(if md.observed {
         check("MD_POLL_OVERRUN count", "0", md.overruns.len().to_string(), pass_if(md.overruns.is_empty()))
     } else {
         check("MD_POLL_OVERRUN count", "0", "no market-data events", CheckStatus::NoData)
     });
-    out.push(match md.target_ms {
+    out.push(match md.target_ms.filter(|_| md.observed) {
         Some(target) => {
             let worst = md.overrun_cycle.map_or(0, |p| p.max);
             let measured = if worst == 0 {

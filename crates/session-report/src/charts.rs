@@ -8,7 +8,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use trading_core::Timestamp;
 
-use crate::analysis::Analysis;
+use crate::analysis::{money, Analysis, FunnelSource};
 use crate::ReportError;
 
 /// One rendered chart.
@@ -101,11 +101,13 @@ fn cycle_time(a: &Analysis, out: &mut String) -> Draw {
         .axis_desc_style(("sans-serif", 16))
         .draw()
         .map_err(err)?;
-    chart
-        .draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 3, ORANGE.filled())))
-        .map_err(err)?
-        .label("overrun cycle")
-        .legend(|(x, y)| Circle::new((x + 10, y), 4, ORANGE.filled()));
+    if !points.is_empty() {
+        chart
+            .draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 3, ORANGE.filled())))
+            .map_err(err)?
+            .label("overrun cycle")
+            .legend(|(x, y)| Circle::new((x + 10, y), 4, ORANGE.filled()));
+    }
     if let Some(t) = target_s {
         chart
             .draw_series(LineSeries::new([(0.0, t), (x_max, t)], BLUE.stroke_width(2)))
@@ -140,7 +142,7 @@ fn cycle_histogram(a: &Analysis, out: &mut String) -> Draw {
     let target_s = md.target_ms.map(|t| t as f64 / 1000.0);
     let upper = values.iter().copied().fold(target_s.unwrap_or(1.0), f64::max) * 1.1;
     let (width, counts) = bins(&values, upper, 24);
-    let y_max = counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.15;
+    let y_max = (counts.iter().copied().max().unwrap_or(0).max(4) * 23).div_ceil(20);
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let caption = if values.is_empty() {
@@ -153,7 +155,7 @@ fn cycle_histogram(a: &Analysis, out: &mut String) -> Draw {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(65)
-        .build_cartesian_2d(0.0..upper, 0.0..y_max)
+        .build_cartesian_2d(0.0..upper, 0..y_max)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -166,14 +168,14 @@ fn cycle_histogram(a: &Analysis, out: &mut String) -> Draw {
     chart
         .draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, &c)| {
             let x0 = i as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width * 0.92, c as f64)], ORANGE.filled())
+            Rectangle::new([(x0, 0), (x0 + width * 0.92, c)], ORANGE.filled())
         }))
         .map_err(err)?
         .label("overrun cycles")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], ORANGE.filled()));
     if let Some(t) = target_s {
         chart
-            .draw_series(LineSeries::new([(t, 0.0), (t, y_max)], BLUE.stroke_width(2)))
+            .draw_series(LineSeries::new([(t, 0), (t, y_max)], BLUE.stroke_width(2)))
             .map_err(err)?
             .label(format!("target {t} s"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
@@ -207,11 +209,7 @@ fn equity(a: &Analysis, out: &mut String) -> Draw {
     let caption = if a.trading.trades.is_empty() {
         "Equity curve: no closed trade".to_owned()
     } else {
-        format!(
-            "Equity curve: {} trades, realized PnL {} USDT",
-            a.trading.trades.len(),
-            a.trading.pnl.round_dp(2)
-        )
+        format!("Equity curve: {} trades, realized PnL {} USDT", a.trading.trades.len(), money(a.trading.pnl))
     };
     let mut chart = ChartBuilder::on(&root)
         .caption(caption, caption_style())
@@ -234,26 +232,28 @@ fn equity(a: &Analysis, out: &mut String) -> Draw {
 }
 
 /// The funnel's stages as (label, count), top to bottom.
-pub(crate) fn funnel_stages(a: &Analysis) -> Vec<(String, u64)> {
+/// `None` is a count the events do not carry (ticks evaluated without a `FUNNEL_SNAPSHOT`).
+pub(crate) fn funnel_stages(a: &Analysis) -> Vec<(&'static str, Option<u64>)> {
     let f = &a.funnel;
     let blocked: u64 = f.blocked_by_guard.values().sum::<u64>().max(f.guard_events.values().sum());
+    let evaluated = (f.source != FunnelSource::None).then_some(f.evaluated);
     vec![
-        ("ticks evaluated".to_owned(), f.evaluated),
-        ("drops (below trigger)".to_owned(), f.drops),
-        ("blocked by guards".to_owned(), blocked),
-        ("passed guards (fired)".to_owned(), f.fired),
-        ("budget blocks".to_owned(), f.budget_blocks),
-        ("buy intents".to_owned(), f.buy_intents),
-        ("buy orders".to_owned(), f.buy_orders),
-        ("buy fills".to_owned(), f.buy_fills),
-        ("exits (positions closed)".to_owned(), f.exits),
+        ("ticks evaluated", evaluated),
+        ("drops (below trigger)", Some(f.drops)),
+        ("blocked by guards", Some(blocked)),
+        ("passed guards (fired)", Some(f.fired)),
+        ("budget blocks", Some(f.budget_blocks)),
+        ("buy intents", Some(f.buy_intents)),
+        ("buy orders", Some(f.buy_orders)),
+        ("buy fills", Some(f.buy_fills)),
+        ("exits (positions closed)", Some(f.exits)),
     ]
 }
 
 fn funnel(a: &Analysis, out: &mut String) -> Draw {
     let stages = funnel_stages(a);
     let n = stages.len() as i32;
-    let max = stages.iter().map(|s| s.1).max().unwrap_or(1).max(10) as f64;
+    let max = stages.iter().filter_map(|s| s.1).max().unwrap_or(1).max(10) as f64;
     let root = SVGBackend::with_string(out, (900, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -261,40 +261,43 @@ fn funnel(a: &Analysis, out: &mut String) -> Draw {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(190)
-        .build_cartesian_2d((1.0..max * 8.0).log_scale(), (0..n).into_segmented())
+        .build_cartesian_2d((1.0..max * 8.0).log_scale(), (0..n - 1).into_segmented())
         .map_err(err)?;
-    let names: Vec<String> = stages.iter().map(|s| s.0.clone()).collect();
+    let names: Vec<&str> = stages.iter().map(|s| s.0).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
         .x_desc("count (events or ticks, log scale)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_labels(stages.len())
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => {
-                usize::try_from(n - 1 - *i).ok().and_then(|k| names.get(k)).cloned().unwrap_or_default()
-            }
+            SegmentValue::CenterOf(i) => usize::try_from(n - 1 - *i)
+                .ok()
+                .and_then(|k| names.get(k))
+                .map_or_else(String::new, |s| (*s).to_owned()),
             _ => String::new(),
         })
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()
         .map_err(err)?;
-    let bars = stages.iter().enumerate().filter(|(_, s)| s.1 > 0).map(|(k, s)| {
-        let row = n - 1 - k as i32;
-        let color = if k == 2 || k == 4 { ORANGE } else { BLUE };
-        Rectangle::new(
-            [(1.0, SegmentValue::Exact(row)), (s.1 as f64, SegmentValue::Exact(row + 1))],
-            color.mix(0.8).filled(),
-        )
-    });
+    let bars =
+        stages.iter().enumerate().filter_map(|(k, s)| Some((k, s.1.filter(|v| *v > 0)?))).map(|(k, v)| {
+            let row = n - 1 - k as i32;
+            let color = if k == 2 || k == 4 { ORANGE } else { BLUE };
+            Rectangle::new(
+                [(1.0, SegmentValue::Exact(row)), (v as f64, SegmentValue::Exact(row + 1))],
+                color.mix(0.8).filled(),
+            )
+        });
     chart.draw_series(bars).map_err(err)?;
     let labels = stages.iter().enumerate().map(|(k, s)| {
         let row = n - 1 - k as i32;
-        Text::new(
-            format!(" {}", s.1),
-            ((s.1 as f64).max(1.0) * 1.1, SegmentValue::CenterOf(row)),
-            ("sans-serif", 14).into_font(),
-        )
+        let (text, x) = match s.1 {
+            Some(v) => (format!(" {v}"), (v as f64).max(1.0) * 1.1),
+            None => (" unknown (no FUNNEL_SNAPSHOT)".to_owned(), 1.1),
+        };
+        Text::new(text, (x, SegmentValue::CenterOf(row)), ("sans-serif", 14).into_font())
     });
     chart.draw_series(labels).map_err(err)?;
     root.present().map_err(err)
@@ -307,7 +310,7 @@ fn drop_depth(a: &Analysis, out: &mut String) -> Draw {
     let threshold = f.trigger.map(|t| to_f64((Decimal::ONE - t) * Decimal::ONE_HUNDRED));
     let upper = depths.iter().copied().fold(threshold.unwrap_or(1.0), f64::max) * 1.15;
     let (width, counts) = bins(&depths, upper, 24);
-    let y_max = counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.15;
+    let y_max = (counts.iter().copied().max().unwrap_or(0).max(4) * 23).div_ceil(20);
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let caption = if depths.is_empty() {
@@ -320,7 +323,7 @@ fn drop_depth(a: &Analysis, out: &mut String) -> Draw {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(65)
-        .build_cartesian_2d(0.0..upper, 0.0..y_max)
+        .build_cartesian_2d(0.0..upper, 0..y_max)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -333,14 +336,14 @@ fn drop_depth(a: &Analysis, out: &mut String) -> Draw {
     chart
         .draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, &c)| {
             let x0 = i as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width * 0.92, c as f64)], BLUE.mix(0.8).filled())
+            Rectangle::new([(x0, 0), (x0 + width * 0.92, c)], BLUE.mix(0.8).filled())
         }))
         .map_err(err)?
         .label("symbols")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], BLUE.filled()));
     if let Some(t) = threshold {
         chart
-            .draw_series(LineSeries::new([(t, 0.0), (t, y_max)], RED.stroke_width(2)))
+            .draw_series(LineSeries::new([(t, 0), (t, y_max)], RED.stroke_width(2)))
             .map_err(err)?
             .label(format!("trigger: {t:.2} % drop"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));

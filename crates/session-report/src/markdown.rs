@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use trading_core::Timestamp;
 
-use crate::analysis::{pct_below, Analysis, CheckStatus, FunnelSource, Issue, Severity, TradeGroup};
+use crate::analysis::{money, pct_below, Analysis, CheckStatus, FunnelSource, Issue, Severity, TradeGroup};
 use crate::charts::{funnel_stages, Chart};
 
 /// The design names of the settings the report shows first, in this order.
@@ -37,7 +37,12 @@ fn hms(ms: u64) -> String {
 }
 
 fn usdt(d: Decimal) -> String {
-    format!("{:.2}", d)
+    money(d)
+}
+
+/// Free text inside a table cell: pipes escaped, line breaks flattened.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 struct Ctx<'a> {
@@ -149,7 +154,7 @@ fn issues(cx: &Ctx<'_>, out: &mut String) {
             "| {} | {} | {} | {} | {} | {} |",
             n + 1,
             i.severity.as_str(),
-            i.title,
+            cell(&i.title),
             i.count,
             cx.at(i.first),
             cx.at(i.last)
@@ -198,7 +203,7 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
             ms(f.probe_latency_ms)
         );
         if !f.advice.is_empty() {
-            let _ = writeln!(out, "| Start-up advice | {} |", f.advice);
+            let _ = writeln!(out, "| Start-up advice | {} |", cell(&f.advice));
         }
     } else {
         let _ = writeln!(out, "| Start-up check | no FEED_FEASIBILITY event |");
@@ -223,11 +228,19 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
         }
     }
     out.push('\n');
-    let _ = writeln!(
-        out,
-        "Cycle durations are known only for cycles that overran (MD_POLL_OVERRUN); a cycle within its \
-         target writes no event, so the percentiles above describe the overrun cycles.\n"
-    );
+    if !md.observed {
+        let _ = writeln!(
+            out,
+            "**No market-data event in this session** (no FEED_FEASIBILITY, MD_HEALTH or MD_POLL_OVERRUN): \
+             the feed's performance was not measured; the target above comes from the configuration.\n"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Cycle durations are known only for cycles that overran (MD_POLL_OVERRUN); a cycle within its \
+             target writes no event, so the percentiles describe the overrun cycles only.\n"
+        );
+    }
     if !md.overruns.is_empty() {
         let _ = writeln!(out, "### Overrun distribution (cycle / target)\n");
         let _ = writeln!(out, "| Cycle / target | Cycles | Share |\n|---|---|---|");
@@ -284,7 +297,7 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
     } else {
         let _ = writeln!(out, "| Symbol | Since | Reason |\n|---|---|---|");
         for s in &md.skipped {
-            let _ = writeln!(out, "| {} | {} | {} |", s.symbol, cx.at(s.at), s.reason);
+            let _ = writeln!(out, "| {} | {} | {} |", s.symbol, cx.at(s.at), cell(&s.reason));
         }
         out.push('\n');
     }
@@ -318,6 +331,7 @@ fn funnel(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
     );
     let _ = writeln!(out, "| Stage | Count |\n|---|---|");
     for (label, n) in funnel_stages(cx.a) {
+        let n = n.map_or_else(|| "unknown (no FUNNEL_SNAPSHOT)".to_owned(), |n| n.to_string());
         let _ = writeln!(out, "| {label} | {n} |");
     }
     let _ = writeln!(out, "| sell orders / fills | {} / {} |", f.sell_orders, f.sell_fills);
@@ -361,7 +375,8 @@ fn funnel(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
             writeln!(out, "| Guard | Blocked drop ticks (snapshot) | GUARD_BLOCKED events |\n|---|---|---|");
         for g in guards {
             let snap = f.blocked_by_guard.get(g).map_or("-".to_owned(), u64::to_string);
-            let _ = writeln!(out, "| {g} | {snap} | {} |", f.guard_events.get(g).copied().unwrap_or(0));
+            let _ =
+                writeln!(out, "| {} | {snap} | {} |", cell(g), f.guard_events.get(g).copied().unwrap_or(0));
         }
         out.push('\n');
     }
@@ -369,11 +384,14 @@ fn funnel(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
         let _ = writeln!(out, "### Rejected intents by reason\n");
         let _ = writeln!(out, "| Reason | Intents |\n|---|---|");
         for (reason, n) in &f.rejected_by_reason {
-            let _ = writeln!(out, "| {reason} | {n} |");
+            let _ = writeln!(out, "| {} | {n} |", cell(reason));
         }
         out.push('\n');
     }
     chart_link(out, charts, "funnel.svg");
+    if cx.a.no_trades.is_none() && !f.deepest.is_empty() {
+        chart_link(out, charts, "drop_depth.svg");
+    }
 }
 
 fn no_trades(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
@@ -415,6 +433,15 @@ fn no_trades(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
             );
         }
         out.push('\n');
+    }
+    if e.known == 0 {
+        let _ = writeln!(
+            out,
+            "No deepest drops were recorded (no FUNNEL_SNAPSHOT), so the triggers other thresholds would have \
+             given cannot be computed.\n"
+        );
+        chart_link(out, charts, "drop_depth.svg");
+        return;
     }
     let _ = writeln!(out, "### Nearby thresholds\n");
     let _ = writeln!(
@@ -503,7 +530,7 @@ fn configuration(cx: &Ctx<'_>, out: &mut String) {
     } else {
         let _ = writeln!(out, "| Setting | Value |\n|---|---|");
         for key in KEY_SETTINGS {
-            let _ = writeln!(out, "| {key} | {} |", c.get(key).unwrap_or("(not set)"));
+            let _ = writeln!(out, "| {key} | {} |", cell(c.get(key).unwrap_or("(not set)")));
         }
         out.push('\n');
     }
@@ -538,7 +565,7 @@ fn validation(cx: &Ctx<'_>, out: &mut String) {
             CheckStatus::NoData => "❔ NO DATA",
             CheckStatus::NotApplicable => "➖ N/A",
         };
-        let _ = writeln!(out, "| {} | {} | {} | {mark} |", c.name, c.expected, c.measured);
+        let _ = writeln!(out, "| {} | {} | {} | {mark} |", c.name, cell(&c.expected), cell(&c.measured));
     }
     out.push('\n');
 }
