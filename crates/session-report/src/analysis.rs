@@ -644,10 +644,22 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
     }
 }
 
+/// The fields of one `MD_HEALTH` the summary needs.
+struct HealthSample {
+    requests: u64,
+    success_rate: Decimal,
+    p50: u64,
+    p99: u64,
+    stale: u32,
+    skipped: u32,
+    degraded: u32,
+    weight: u64,
+}
+
 fn market_data(records: &[EventRecord], session: &SessionInfo, config: &Configuration) -> MarketData {
     let mut md = MarketData::default();
     let mut slow: BTreeMap<String, SlowSymbol> = BTreeMap::new();
-    let mut health: Vec<(u64, Decimal, u64, u64, u32, u32, u32, u64)> = Vec::new();
+    let mut health: Vec<HealthSample> = Vec::new();
     let mut degraded: BTreeMap<String, Degraded> = BTreeMap::new();
     let mut max_symbols = None::<u32>;
     for r in records {
@@ -698,16 +710,16 @@ fn market_data(records: &[EventRecord], session: &SessionInfo, config: &Configur
                 degraded_symbols,
                 weight_used,
                 ..
-            } => health.push((
-                *requests,
-                *success_rate,
-                *latency_p50_ms,
-                *latency_p99_ms,
-                *stale_symbols,
-                *skipped_symbols,
-                *degraded_symbols,
-                *weight_used,
-            )),
+            } => health.push(HealthSample {
+                requests: *requests,
+                success_rate: *success_rate,
+                p50: *latency_p50_ms,
+                p99: *latency_p99_ms,
+                stale: *stale_symbols,
+                skipped: *skipped_symbols,
+                degraded: *degraded_symbols,
+                weight: *weight_used,
+            }),
             Event::SymbolSkipped { symbol, reason } => {
                 md.skipped.push(Skipped { symbol: symbol.to_string(), reason: reason.clone(), at: r.ts });
             }
@@ -750,26 +762,26 @@ fn market_data(records: &[EventRecord], session: &SessionInfo, config: &Configur
     md.slowest = slowest;
     md.degraded = degraded.into_values().collect();
     if !health.is_empty() {
-        let requests: u64 = health.iter().map(|h| h.0).sum();
-        let ok: Decimal = health.iter().map(|h| Decimal::from(h.0) * h.1).sum();
+        let requests: u64 = health.iter().map(|h| h.requests).sum();
+        let ok: Decimal = health.iter().map(|h| Decimal::from(h.requests) * h.success_rate).sum();
         let success_rate = if requests > 0 {
             (ok / Decimal::from(requests)).round_dp(4)
         } else {
-            health.iter().map(|h| h.1).min().unwrap_or(Decimal::ONE)
+            health.iter().map(|h| h.success_rate).min().unwrap_or(Decimal::ONE)
         };
-        let mut p50s: Vec<u64> = health.iter().map(|h| h.2).collect();
+        let mut p50s: Vec<u64> = health.iter().map(|h| h.p50).collect();
         p50s.sort_unstable();
         md.health = Some(HealthSummary {
             reports: health.len() as u64,
             requests,
             success_rate,
-            worst_success_rate: health.iter().map(|h| h.1).min().unwrap_or(Decimal::ONE),
-            max_latency_p99_ms: health.iter().map(|h| h.3).max().unwrap_or(0),
+            worst_success_rate: health.iter().map(|h| h.success_rate).min().unwrap_or(Decimal::ONE),
+            max_latency_p99_ms: health.iter().map(|h| h.p99).max().unwrap_or(0),
             typical_latency_p50_ms: p50s[p50s.len() / 2],
-            max_stale_symbols: health.iter().map(|h| h.4).max().unwrap_or(0),
-            skipped_first_last: (health[0].5, health[health.len() - 1].5),
-            degraded_last: health[health.len() - 1].6,
-            weight_used: health.iter().map(|h| h.7).sum(),
+            max_stale_symbols: health.iter().map(|h| h.stale).max().unwrap_or(0),
+            skipped_first_last: (health[0].skipped, health[health.len() - 1].skipped),
+            degraded_last: health[health.len() - 1].degraded,
+            weight_used: health.iter().map(|h| h.weight).sum(),
         });
     }
     md
@@ -1738,4 +1750,403 @@ fn checks(
 /// unknown).
 pub fn skip_limit(symbols: Option<u32>) -> u64 {
     symbols.map_or(5, |n| u64::from(n).div_ceil(20).max(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+    use telemetry::RunId;
+    use trading_core::ClientOrderId;
+
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn rec(offset_ms: i64, event: Event) -> EventRecord {
+        EventRecord { ts: Timestamp::from_millis(T0 + offset_ms), event, schema: 1, run_id: RunId::new("r") }
+    }
+
+    fn run(events: Vec<(i64, Event)>) -> Analysis {
+        let records: Vec<EventRecord> = events.into_iter().map(|(t, e)| rec(t, e)).collect();
+        analyze(&records, Vec::new())
+    }
+
+    fn started(config: &str) -> Event {
+        Event::SessionStarted {
+            run_id: RunId::new("r"),
+            session: "session_x".to_owned(),
+            version: "0.1.0".to_owned(),
+            config_snapshot: config.to_owned(),
+        }
+    }
+
+    fn ended(duration_ms: u64) -> Event {
+        Event::SessionEnded {
+            reason: "done".to_owned(),
+            duration_ms,
+            orders_submitted: 0,
+            orders_filled: 0,
+            positions_opened: 0,
+            positions_closed: 0,
+            realized_pnl: Decimal::ZERO,
+            events_dropped: 0,
+        }
+    }
+
+    fn overrun(cycle_ms: u64, target_ms: u64) -> Event {
+        Event::MdPollOverrun {
+            cycle_ms,
+            target_ms,
+            symbols: 130,
+            requests: 130,
+            slowest_symbol: Some("BTC/USDT".parse().unwrap()),
+            slowest_ms: Some(cycle_ms / 2),
+            weight: 260,
+        }
+    }
+
+    fn closed(symbol: &str, pnl: Decimal, reason: ExitReason) -> Event {
+        Event::PositionClosed {
+            symbol: symbol.parse().unwrap(),
+            quantity: dec!(1),
+            entry_price: dec!(10),
+            exit_price: dec!(10) + pnl,
+            pnl,
+            reason,
+            held_ms: 60_000,
+        }
+    }
+
+    fn snapshot(is_final: bool, evaluated: u64, deepest: &[(&str, Decimal)]) -> Event {
+        Event::FunnelSnapshot {
+            is_final,
+            evaluated,
+            not_triggered: evaluated - 3,
+            already_fired: 0,
+            out_of_order: 0,
+            no_price: 0,
+            fired: 1,
+            blocked_by_guard: [("spread".to_owned(), 2)].into_iter().collect(),
+            trigger: dec!(0.985),
+            deepest: deepest
+                .iter()
+                .map(|(s, r)| DeepestDrop {
+                    symbol: s.parse().unwrap(),
+                    ratio: *r,
+                    price: *r * dec!(100),
+                    reference: dec!(100),
+                    at: Timestamp::from_millis(T0),
+                })
+                .collect(),
+        }
+    }
+
+    #[track_caller]
+    fn check_percentiles(values: &[u64], expected: (u64, u64, u64, u64, u64)) {
+        let p = Percentiles::of(values).unwrap();
+        assert_eq!((p.min, p.p50, p.p95, p.p99, p.max), expected, "{values:?}");
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let hundred: Vec<u64> = (1..=100).rev().collect();
+        check_percentiles(&hundred, (1, 50, 95, 99, 100));
+        check_percentiles(&[7], (7, 7, 7, 7, 7));
+        check_percentiles(&[1, 2, 3, 1000], (1, 2, 1000, 1000, 1000));
+        assert_eq!(Percentiles::of(&[]), None);
+        assert_eq!(Percentiles::of(&[1, 2]).unwrap().mean, 1);
+    }
+
+    #[test]
+    fn overruns_are_bucketed_by_their_ratio_to_the_target() {
+        let a = run(vec![
+            (0, overrun(1_600, 1_500)),
+            (1, overrun(2_250, 1_500)), // exactly 1.5x starts the second bucket
+            (2, overrun(3_000, 1_500)),
+            (3, overrun(6_100, 1_500)),
+            (4, overrun(15_000, 1_500)),
+        ]);
+        let counts: Vec<(&str, u64)> =
+            a.market_data.distribution.iter().map(|b| (b.label, b.count)).collect();
+        assert_eq!(counts, vec![("1-1.5x", 1), ("1.5-2x", 1), ("2-4x", 1), ("4-10x", 1), (">10x", 1)]);
+        assert_eq!(a.market_data.slowest[0].times, 5);
+        assert_eq!(a.market_data.slowest[0].max_ms, 7_500);
+    }
+
+    #[test]
+    fn trading_results_keep_decimal_money_and_the_drawdown_of_the_realized_curve() {
+        let a = run(vec![
+            (1, closed("A/USDT", dec!(5), ExitReason::TakeProfit)),
+            (2, closed("B/USDT", dec!(-3), ExitReason::StopLoss)),
+            (3, closed("A/USDT", dec!(-4), ExitReason::StopLoss)),
+            (4, closed("C/USDT", dec!(10.1), ExitReason::TakeProfit)),
+            (5, closed("A/USDT", dec!(-0.1), ExitReason::MaxHold)),
+        ]);
+        let t = &a.trading;
+        assert_eq!(t.pnl, dec!(8.0));
+        assert_eq!(t.max_drawdown, dec!(7)); // peak 5 -> trough -2
+        assert_eq!((t.wins, t.win_rate_pct()), (2, Some(dec!(40))));
+        assert_eq!((t.best, t.worst), (Some(dec!(10.1)), Some(dec!(-4))));
+        assert_eq!(t.by_symbol["A/USDT"].trades, 3);
+        assert_eq!(t.by_symbol["A/USDT"].pnl, dec!(0.9));
+        assert_eq!(t.by_reason["STOP_LOSS"].pnl, dec!(-7));
+        assert_eq!(t.equity.last().map(|e| e.1), Some(dec!(8.0)));
+        // Fewer than FEW_TRADES is not the case here: no explanation section.
+        assert!(a.no_trades.is_none());
+    }
+
+    #[test]
+    fn the_final_funnel_snapshot_wins_and_else_the_last_periodic_one() {
+        let a = run(vec![
+            (1, snapshot(false, 10, &[])),
+            (2, snapshot(true, 20, &[])),
+            (3, snapshot(false, 30, &[])),
+        ]);
+        assert_eq!((a.funnel.source, a.funnel.evaluated), (FunnelSource::Final, 20));
+        assert_eq!((a.funnel.drops, a.funnel.adds_up), (3, Some(true)));
+        let a = run(vec![(1, snapshot(false, 10, &[])), (2, snapshot(false, 30, &[]))]);
+        assert_eq!((a.funnel.source, a.funnel.evaluated), (FunnelSource::LastPeriodic, 30));
+        let mut broken = snapshot(true, 10, &[]);
+        if let Event::FunnelSnapshot { fired, .. } = &mut broken {
+            *fired = 5;
+        }
+        assert_eq!(run(vec![(1, broken)]).funnel.adds_up, Some(false));
+        assert_eq!(run(vec![]).funnel.source, FunnelSource::None);
+    }
+
+    #[test]
+    fn no_trades_are_explained_with_the_deepest_drops_and_nearby_thresholds() {
+        let deepest = [
+            ("A/USDT", dec!(0.9881)),
+            ("B/USDT", dec!(0.991)),
+            ("C/USDT", dec!(0.993)),
+            ("D/USDT", dec!(0.999)),
+        ];
+        let mut snap = snapshot(true, 100, &deepest);
+        if let Event::FunnelSnapshot { fired, blocked_by_guard, not_triggered, .. } = &mut snap {
+            *fired = 0;
+            blocked_by_guard.clear();
+            *not_triggered = 100;
+        }
+        let a = run(vec![(0, started("DROP_TRIGGER_VALUE = \"0.985\"")), (1, snap)]);
+        let e = a.no_trades.as_ref().unwrap();
+        assert_eq!((e.trigger, e.reached, e.known), (dec!(0.985), 0, 4));
+        assert_eq!(e.deepest.as_ref().map(|d| d.symbol.as_str()), Some("A/USDT"));
+        let what_if: Vec<(Decimal, u64)> = e.what_if.iter().map(|w| (w.trigger, w.symbols_reached)).collect();
+        assert_eq!(
+            what_if,
+            vec![(dec!(0.975), 0), (dec!(0.980), 0), (dec!(0.985), 0), (dec!(0.990), 1), (dec!(0.995), 3)]
+        );
+        assert!(e.reasons[0].contains("A/USDT at 1.19 %"), "{:?}", e.reasons);
+        let rec = a.recommendations.iter().find(|r| r.topic == "DROP_TRIGGER_VALUE").unwrap();
+        assert!(
+            rec.text.starts_with("DROP_TRIGGER_VALUE=0.995 (0.50 % drop) would have fired on at least 3"),
+            "{}",
+            rec.text
+        );
+    }
+
+    #[test]
+    fn trigger_for_walks_half_percent_steps_and_stops_at_a_half_percent_drop() {
+        let deepest: Vec<DeepestDrop> = [dec!(0.97), dec!(0.989)]
+            .iter()
+            .map(|r| DeepestDrop {
+                symbol: "A/USDT".parse().unwrap(),
+                ratio: *r,
+                price: *r,
+                reference: Decimal::ONE,
+                at: Timestamp::EPOCH,
+            })
+            .collect();
+        assert_eq!(trigger_for(&deepest, dec!(0.985), 1), Some((dec!(0.985), 1)));
+        assert_eq!(trigger_for(&deepest, dec!(0.985), 2), Some((dec!(0.990), 2)));
+        assert_eq!(trigger_for(&deepest, dec!(0.985), 3), None);
+    }
+
+    #[test]
+    fn supported_poll_interval_comes_from_the_measured_cycles_or_the_start_up_check() {
+        // 4 overruns in a 60 s session at 1.5 s (40 cycles): 10 % > 5 %, so p95 counts.
+        let mut events: Vec<(i64, Event)> =
+            [3_300, 4_000, 6_050, 21_510].iter().map(|&c| (1, overrun(c, 1_500))).collect();
+        events.push((2, ended(60_000)));
+        let a = run(events);
+        let (poll, why) = supported_poll_ms(&a.market_data).unwrap();
+        assert_eq!(poll, 21_600, "{why}");
+        assert!(a
+            .recommendations
+            .iter()
+            .any(|r| r.text.starts_with("Set MD_POLL_MS to 21600 (configured 1500)")));
+        // One overrun in ~2400 cycles: not the real cycle; nothing measured to raise it.
+        let a = run(vec![(1, overrun(1_700, 1_500)), (2, ended(3_600_000))]);
+        assert_eq!(supported_poll_ms(&a.market_data), None);
+        // The start-up check alone.
+        let feas = Event::FeedFeasibility {
+            feasible: false,
+            mode: "per_symbol".to_owned(),
+            symbols: 130,
+            target_ms: 1_500,
+            achievable_ms: 2_600,
+            weight_per_cycle: 260,
+            weight_budget_per_min: 6_000,
+            probe_latency_ms: 90,
+            advice: String::new(),
+        };
+        let a = run(vec![(0, feas), (1, ended(60_000))]);
+        assert_eq!(supported_poll_ms(&a.market_data).map(|p| p.0), Some(2_600));
+        assert!(a.issues.iter().any(|i| i.rule == "feed_infeasible" && i.severity == Severity::High));
+    }
+
+    #[track_caller]
+    fn issue<'a>(a: &'a Analysis, rule: &str) -> &'a Issue {
+        a.issues.iter().find(|i| i.rule == rule).unwrap_or_else(|| panic!("no {rule} in {:?}", a.issues))
+    }
+
+    #[test]
+    fn rules_find_issues_with_severity_count_and_first_last_time() {
+        let coid = ClientOrderId::new("C1").unwrap();
+        let a = run(vec![
+            (0, started("MD_POLL_MS = 1500")),
+            (10, Event::TaskPanicked { task: "router".to_owned(), message: "boom".to_owned(), failures: 1 }),
+            (
+                20,
+                Event::OrderOutcomeUnknown {
+                    client_order_id: coid.clone(),
+                    symbol: "A/USDT".parse().unwrap(),
+                    error: "timeout".to_owned(),
+                },
+            ),
+            (30, Event::TelemetryDropped { count: 5 }),
+            (40, Event::TelemetryDropped { count: 7 }),
+            (50, Event::TaskEnded { task: "feed".to_owned(), how: "returned".to_owned(), detail: None }),
+            (60, Event::ShutdownStarted { reason: "ctrl_c".to_owned() }),
+            (70, Event::TaskEnded { task: "md".to_owned(), how: "returned".to_owned(), detail: None }),
+            (80, Event::TaskEnded { task: "x".to_owned(), how: "cancelled".to_owned(), detail: None }),
+            (
+                90,
+                Event::HeartbeatLate {
+                    task: "md".to_owned(),
+                    expected_interval_ms: 5_000,
+                    silent_for_ms: 314_400,
+                    recent_beats: vec![],
+                    mode: "warn".to_owned(),
+                },
+            ),
+            (100, ended(100)),
+        ]);
+        assert_eq!(a.issues[0].severity, Severity::Critical);
+        assert_eq!(issue(&a, "task_panicked").sample, "task `router` panicked (failure 1): boom");
+        assert_eq!(issue(&a, "order_outcome_unknown").severity, Severity::Critical);
+        let dropped = issue(&a, "telemetry_dropped");
+        assert_eq!(
+            (dropped.count, dropped.first.as_millis() - T0, dropped.last.as_millis() - T0),
+            (12, 30, 40)
+        );
+        assert_eq!(a.session.events_dropped, 12);
+        // Only the task that returned before the shutdown is abnormal.
+        assert_eq!(issue(&a, "task_ended_abnormally").count, 1);
+        let hb = issue(&a, "heartbeat_late");
+        assert!(hb.sample.ends_with("| no beat history"), "{}", hb.sample);
+        let status = |name: &str| a.checks.iter().find(|c| c.name.starts_with(name)).unwrap().status;
+        assert_eq!(status("Heartbeat history"), CheckStatus::Fail);
+        assert_eq!(status("No ERROR/CRITICAL"), CheckStatus::Fail);
+        assert_eq!(status("Telemetry complete"), CheckStatus::Fail);
+        assert_eq!(status("MD_POLL_OVERRUN count"), CheckStatus::NoData, "config alone is not a measurement");
+        assert!(a.issues.windows(2).all(|w| w[0].severity <= w[1].severity));
+    }
+
+    #[test]
+    fn a_session_without_start_or_end_is_flagged() {
+        let a = run(vec![(0, Event::LoopLag { lag_ms: 5, threshold_ms: 2 })]);
+        for rule in ["session_not_ended", "config_missing", "loop_lag"] {
+            issue(&a, rule);
+        }
+        let a = run(vec![(0, started("MD_POLL_MS = [unclosed"))]);
+        assert!(issue(&a, "config_unreadable").sample.contains("array"), "{:?}", a.issues);
+    }
+
+    #[test]
+    fn overruns_in_more_than_a_tenth_of_the_cycles_are_high() {
+        let mut events: Vec<(i64, Event)> = (0..5).map(|i| (i, overrun(2_000, 1_500))).collect();
+        events.push((10, ended(30_000))); // 20 cycles, 5 overran
+        assert_eq!(issue(&run(events), "md_poll_overrun").severity, Severity::High);
+        let mut events: Vec<(i64, Event)> = (0..5).map(|i| (i, overrun(2_000, 1_500))).collect();
+        events.push((10, ended(3_000_000)));
+        let a = run(events);
+        assert_eq!(issue(&a, "md_poll_overrun").severity, Severity::Medium);
+        let cycle = a.checks.iter().find(|c| c.name.starts_with("Cycle duration")).unwrap();
+        assert_eq!(cycle.status, CheckStatus::Pass, "2.0 s is within 1.5 s + 0.5 s");
+    }
+
+    #[test]
+    fn configuration_values_are_found_by_design_name_in_flat_or_nested_tables() {
+        let a = run(vec![(
+            0,
+            started("MD_POLL_MS = 1500\n[orders]\norder_flow_enabled = false\n[signals]\nDROP_TRIGGER_VALUE = \"0.98\"\n"),
+        )]);
+        let c = &a.config;
+        assert_eq!(c.get_u64("MD_POLL_MS"), Some(1500));
+        assert_eq!(c.get_bool("ORDER_FLOW_ENABLED"), Some(false));
+        assert_eq!(c.get_decimal("DROP_TRIGGER_VALUE"), Some(dec!(0.98)));
+        assert_eq!(c.get("POSITION_SIZE_USDT"), None);
+        assert_eq!(a.market_data.target_ms, Some(1500));
+        assert!(!a.market_data.observed);
+        let flow = a.checks.iter().find(|c| c.name.starts_with("Order flow")).unwrap();
+        assert_eq!(flow.status, CheckStatus::NotApplicable);
+    }
+
+    #[test]
+    fn budget_blocks_are_rejected_buy_intents_naming_a_limit() {
+        let reject = |reason: &str, side| Event::IntentRejected {
+            intent_id: "i".to_owned(),
+            symbol: "A/USDT".parse().unwrap(),
+            side,
+            reason: reason.to_owned(),
+        };
+        let a = run(vec![
+            (1, reject("insufficient free budget: 3 < 25", Side::Buy)),
+            (2, reject("max_concurrent_positions reached (10)", Side::Buy)),
+            (3, reject("below min notional", Side::Buy)),
+            (4, reject("budget", Side::Sell)),
+        ]);
+        assert_eq!(a.funnel.budget_blocks, 2);
+        assert_eq!(a.funnel.rejected_by_reason.len(), 4);
+    }
+
+    #[test]
+    fn success_rate_must_be_above_95_percent_weighted_by_requests() {
+        let health = |requests, rate| Event::MdHealth {
+            requests,
+            success_rate: rate,
+            latency_p50_ms: 10,
+            latency_p95_ms: 20,
+            latency_p99_ms: 30,
+            stale_symbols: 0,
+            skipped_symbols: 0,
+            degraded_symbols: 0,
+            weight_used: 4,
+        };
+        let status = |a: &Analysis| {
+            a.checks.iter().find(|c| c.name.starts_with("Market-data success")).unwrap().status
+        };
+        let a = run(vec![(1, health(100, dec!(1))), (2, health(100, dec!(0.9)))]);
+        assert_eq!(a.market_data.health.as_ref().unwrap().success_rate, dec!(0.95));
+        assert_eq!(status(&a), CheckStatus::Fail, "exactly 95 % is not > 95 %");
+        let a = run(vec![(1, health(1000, dec!(0.99))), (2, health(10, dec!(0.5)))]);
+        assert_eq!(status(&a), CheckStatus::Pass);
+        assert_eq!(a.market_data.health.as_ref().unwrap().worst_success_rate, dec!(0.5));
+    }
+
+    #[test]
+    fn money_rounds_half_away_from_zero() {
+        assert_eq!(money(dec!(1.045)), "1.05");
+        assert_eq!(money(dec!(-0.005)), "-0.01");
+        assert_eq!(money(dec!(3)), "3.00");
+    }
+
+    #[test]
+    fn skip_limit_is_five_percent_of_the_watchlist() {
+        assert_eq!(skip_limit(Some(130)), 7);
+        assert_eq!(skip_limit(Some(10)), 2);
+        assert_eq!(skip_limit(None), 5);
+    }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the report: synthetic but realistic sessions are written through the real
 //! telemetry writer into a temporary session directory, then `session_report::build` reads them
 //! back and writes `report.md` and the charts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,7 +141,7 @@ struct Open {
 async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
     let clock = ManualClock::new(Timestamp::from_millis(EPOCH_MS));
     let telemetry = Telemetry::start(
-        &dir.join("events.jsonl"),
+        dir.join("events.jsonl"),
         RunId::new("d588d1dc"),
         Arc::new(clock.clone()),
         WriterConfig::default(),
@@ -479,7 +480,7 @@ fn funnel(
             }
         })
         .collect();
-    list.sort_by(|a, b| a.ratio.cmp(&b.ratio));
+    list.sort_by_key(|d| d.ratio);
     Event::FunnelSnapshot {
         is_final,
         evaluated,
