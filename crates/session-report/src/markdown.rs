@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use trading_core::Timestamp;
 
-use crate::analysis::{money, pct_below, Analysis, CheckStatus, FunnelSource, Issue, Severity, TradeGroup};
+use crate::analysis::{
+    estimated_cycle_p95, money, pct_below, Analysis, CheckStatus, FunnelSource, Issue, Severity, TradeGroup,
+};
 use crate::charts::{funnel_stages, Chart};
 
 /// The design names of the settings the report shows first, in this order.
@@ -222,6 +224,13 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
             ms(p.max),
             ms(p.mean)
         );
+        if let Some(p95) = estimated_cycle_p95(md) {
+            let _ = writeln!(
+                out,
+                "| Estimated p95 of all cycles | {} (cycles within the target counted at the target) |",
+                ms(p95)
+            );
+        }
         if let Some(t) = md.target_ms.filter(|t| *t > 0) {
             let ratio = Decimal::from(p.mean) / Decimal::from(t);
             let _ = writeln!(out, "| Mean overrun cycle / target | {}x |", ratio.round_dp(2));
