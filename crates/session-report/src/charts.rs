@@ -165,14 +165,17 @@ fn cycle_histogram(a: &Analysis, out: &mut String) -> Draw {
         .axis_desc_style(("sans-serif", 16))
         .draw()
         .map_err(err)?;
-    chart
+    let series = chart
         .draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, &c)| {
             let x0 = i as f64 * width;
             Rectangle::new([(x0, 0), (x0 + width * 0.92, c)], ORANGE.filled())
         }))
-        .map_err(err)?
-        .label("overrun cycles")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], ORANGE.filled()));
+        .map_err(err)?;
+    if counts.iter().any(|c| *c > 0) {
+        series
+            .label("overrun cycles")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], ORANGE.filled()));
+    }
     if let Some(t) = target_s {
         chart
             .draw_series(LineSeries::new([(t, 0), (t, y_max)], BLUE.stroke_width(2)))
@@ -333,14 +336,15 @@ fn drop_depth(a: &Analysis, out: &mut String) -> Draw {
         .axis_desc_style(("sans-serif", 16))
         .draw()
         .map_err(err)?;
-    chart
+    let series = chart
         .draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, &c)| {
             let x0 = i as f64 * width;
             Rectangle::new([(x0, 0), (x0 + width * 0.92, c)], BLUE.mix(0.8).filled())
         }))
-        .map_err(err)?
-        .label("symbols")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], BLUE.filled()));
+        .map_err(err)?;
+    if counts.iter().any(|c| *c > 0) {
+        series.label("symbols").legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], BLUE.filled()));
+    }
     if let Some(t) = threshold {
         chart
             .draw_series(LineSeries::new([(t, 0), (t, y_max)], RED.stroke_width(2)))
