@@ -1683,8 +1683,8 @@ fn checks(
         }
         None => check(
             "Cycle duration within MD_POLL_MS +- 0.5 s",
-            "MD_POLL_MS known",
-            "MD_POLL_MS unknown",
+            "<= MD_POLL_MS + 0.5 s",
+            "no market-data events",
             CheckStatus::NoData,
         ),
     });

@@ -210,9 +210,14 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
     } else {
         let _ = writeln!(out, "| Start-up check | no FEED_FEASIBILITY event |");
     }
-    let cycles = md.estimated_cycles.map_or("unknown".to_owned(), |c| format!("~{c}"));
-    let _ = writeln!(out, "| Cycles (duration / target) | {cycles} |");
-    let _ = writeln!(out, "| Overrun cycles | {} |", md.overruns.len());
+    let cycles =
+        md.estimated_cycles.filter(|_| md.observed).map_or("unknown".to_owned(), |c| format!("~{c}"));
+    let _ = writeln!(out, "| Cycles (estimated) | {cycles} |");
+    if md.observed {
+        let _ = writeln!(out, "| Overrun cycles | {} |", md.overruns.len());
+    } else {
+        let _ = writeln!(out, "| Overrun cycles | not measured |");
+    }
     if let Some(p) = md.overrun_cycle {
         let _ = writeln!(
             out,
@@ -593,5 +598,72 @@ fn appendix(cx: &Ctx<'_>, out: &mut String) {
             let _ = writeln!(out, "- {}", b.message);
         }
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+    use telemetry::{Event, EventRecord, RunId};
+
+    use super::*;
+    use crate::analysis::analyze;
+
+    fn rec(ms: i64, event: Event) -> EventRecord {
+        EventRecord {
+            ts: Timestamp::from_millis(1_700_000_000_000 + ms),
+            event,
+            schema: 1,
+            run_id: RunId::new("r"),
+        }
+    }
+
+    /// A dry session as `examples/dry_session.rs` writes it: decisions, no feed or funnel events.
+    #[test]
+    fn what_the_events_do_not_carry_is_called_unknown_not_zero() {
+        let records = vec![
+            rec(
+                0,
+                Event::SessionStarted {
+                    run_id: RunId::new("r"),
+                    session: "session_dry".to_owned(),
+                    version: "0.1.0".to_owned(),
+                    config_snapshot: "MD_POLL_MS = 1500\nORDER_FLOW_ENABLED = false\n".to_owned(),
+                },
+            ),
+            rec(
+                1_000,
+                Event::DropDetected {
+                    symbol: "A/USDT".parse().unwrap(),
+                    price: dec!(98),
+                    reference: dec!(100),
+                    ratio: dec!(0.98),
+                    trigger: dec!(0.985),
+                    mode: "anchor_reset".to_owned(),
+                    lookback_min: 15,
+                },
+            ),
+            rec(
+                2_000,
+                Event::GuardBlocked {
+                    symbol: "B/USDT".parse().unwrap(),
+                    guard: "cooldown | x".to_owned(),
+                    value: None,
+                    threshold: dec!(30),
+                },
+            ),
+        ];
+        let text = render_markdown(&analyze(&records, Vec::new()), &[]);
+        assert!(text.contains("| ticks evaluated | unknown (no FUNNEL_SNAPSHOT) |"), "{text}");
+        assert!(text.contains("| drops (below trigger) | 2 |"), "{text}");
+        assert!(text.contains("| Overrun cycles | not measured |"), "{text}");
+        assert!(
+            text.contains("| MD_POLL_OVERRUN count | 0 | no market-data events | ❔ NO DATA |"),
+            "{text}"
+        );
+        assert!(text.contains("| cooldown \\| x | - | 1 |"), "a pipe in a cell is escaped: {text}");
+        assert!(text.contains("(ORDER_FLOW_ENABLED = false in the configuration)"), "{text}");
+        assert!(text.contains("**did not end cleanly**"), "{text}");
+        assert!(!text.contains("charts/"), "no chart links without charts");
     }
 }
