@@ -72,17 +72,21 @@ fn caption_style() -> TextStyle<'static> {
 fn cycle_time(a: &Analysis, out: &mut String) -> Draw {
     let md = &a.market_data;
     let target_s = md.target_ms.map(|t| t as f64 / 1000.0);
+    let x_max = session_minutes(a);
     let points: Vec<(f64, f64)> = md
         .overruns
         .iter()
         .map(|o| (minutes_since(a.session.start, o.at), o.cycle_ms as f64 / 1000.0))
         .collect();
+    let thinned = points.len() > MAX_POINTS;
+    let points = if thinned { worst_per_bucket(&points, x_max, MAX_POINTS / 2) } else { points };
     let y_max = points.iter().map(|p| p.1).fold(target_s.unwrap_or(1.0), f64::max) * 1.2;
-    let x_max = session_minutes(a);
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let caption = if points.is_empty() {
         "Market-data cycle time: no overrun cycle (all within target)"
+    } else if thinned {
+        "Market-data cycle time (worst overrun cycle per time slot)"
     } else {
         "Market-data cycle time (overrun cycles; cycles within target emit no event)"
     };
@@ -125,7 +129,24 @@ fn cycle_time(a: &Analysis, out: &mut String) -> Draw {
     root.present().map_err(err)
 }
 
-/// Histogram bins: `(lower edges, width, counts)` of `values` over `0..upper` in `n` bins.
+/// Above this many overrun points the scatter keeps the worst cycle per time slot, so the SVG
+/// stays small (a 24-hour session can overrun tens of thousands of times).
+const MAX_POINTS: usize = 4000;
+
+/// The slowest point in each of `slots` equal slices of `0..x_max`, in time order.
+fn worst_per_bucket(points: &[(f64, f64)], x_max: f64, slots: usize) -> Vec<(f64, f64)> {
+    let mut worst: Vec<Option<(f64, f64)>> = vec![None; slots];
+    for &(x, y) in points {
+        let i = ((x / x_max * slots as f64).floor().max(0.0) as usize).min(slots - 1);
+        if worst[i].is_none_or(|w| y > w.1) {
+            worst[i] = Some((x, y));
+        }
+    }
+    worst.into_iter().flatten().collect()
+}
+
+/// Histogram of `values` over `0..upper` in `n` equal bins: `(bin width, counts)`; values at or
+/// above `upper` land in the last bin.
 fn bins(values: &[f64], upper: f64, n: usize) -> (f64, Vec<u64>) {
     let width = (upper / n as f64).max(f64::MIN_POSITIVE);
     let mut counts = vec![0u64; n];
@@ -361,4 +382,21 @@ fn drop_depth(a: &Analysis, out: &mut String) -> Draw {
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_the_worst_point_of_each_slot_in_time_order() {
+        let points = [(0.1, 2.0), (0.4, 9.0), (0.6, 3.0), (5.5, 1.0), (9.99, 4.0), (9.0, 7.0)];
+        assert_eq!(worst_per_bucket(&points, 10.0, 10), vec![(0.4, 9.0), (5.5, 1.0), (9.0, 7.0)]);
+    }
+
+    #[test]
+    fn bins_clamp_the_maximum_into_the_last_bin() {
+        let (width, counts) = bins(&[0.0, 0.5, 0.99, 1.0], 1.0, 2);
+        assert_eq!((width, counts), (0.5, vec![1, 3]));
+    }
 }

@@ -29,6 +29,17 @@ const KEY_SETTINGS: [&str; 14] = [
     "STATE_DB",
 ];
 
+/// Long lists (skip list, degraded symbols) are cut after this many rows.
+const MAX_ROWS: usize = 50;
+
+/// Ends a table that was cut at [`MAX_ROWS`] with how many rows were left out.
+fn more(out: &mut String, total: usize) {
+    if total > MAX_ROWS {
+        let _ = writeln!(out, "\n... and {} more.", total - MAX_ROWS);
+    }
+    out.push('\n');
+}
+
 fn ms(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
@@ -310,22 +321,25 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
         let _ = writeln!(out, "No symbol was skipped.\n");
     } else {
         let _ = writeln!(out, "| Symbol | Since | Reason |\n|---|---|---|");
-        for s in &md.skipped {
+        for s in md.skipped.iter().take(MAX_ROWS) {
             let _ = writeln!(out, "| {} | {} | {} |", s.symbol, cx.at(s.at), cell(&s.reason));
         }
-        out.push('\n');
+        more(out, md.skipped.len());
     }
     let _ = writeln!(out, "### Degraded symbols\n");
     if md.degraded.is_empty() {
         let _ = writeln!(out, "No symbol was degraded.\n");
     } else {
         let _ = writeln!(out, "| Symbol | Times degraded | Recovered | Degraded at the end | Last reason |\n|---|---|---|---|---|");
-        for d in &md.degraded {
+        // Still degraded first: those are what the validation step fails on.
+        let mut rows: Vec<_> = md.degraded.iter().collect();
+        rows.sort_by_key(|d| !d.degraded_at_end);
+        for d in rows.into_iter().take(MAX_ROWS) {
             let end = if d.degraded_at_end { "yes" } else { "no" };
-            let _ =
-                writeln!(out, "| {} | {} | {} | {end} | {} |", d.symbol, d.times, d.recovered, d.last_reason);
+            let reason = cell(&d.last_reason);
+            let _ = writeln!(out, "| {} | {} | {} | {end} | {reason} |", d.symbol, d.times, d.recovered);
         }
-        out.push('\n');
+        more(out, md.degraded.len());
     }
     chart_link(out, charts, "cycle_time.svg");
     chart_link(out, charts, "cycle_histogram.svg");

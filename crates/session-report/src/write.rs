@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rust_decimal::Decimal;
 use telemetry::{read_events, SessionPaths};
 
-use crate::analysis::{analyze, BadLine, Severity};
+use crate::analysis::{analyze, money, BadLine, Severity};
 use crate::charts::render_charts;
 use crate::markdown::render_markdown;
 use crate::ReportError;
@@ -45,7 +45,7 @@ impl fmt::Display for ReportSummary {
             "report {} | trades {} | PnL {} USDT | overruns {} | events written {} / dropped {}",
             self.report.display(),
             self.trades,
-            self.pnl,
+            money(self.pnl),
             self.overruns,
             self.events_written,
             self.events_dropped
@@ -134,6 +134,27 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("report.md")]);
+    }
+
+    #[test]
+    fn the_console_line_has_the_headline_figures() {
+        let summary = ReportSummary {
+            report: PathBuf::from("s/report.md"),
+            charts: Vec::new(),
+            trades: 12,
+            pnl: Decimal::new(-12345, 3),
+            overruns: 3,
+            events_written: 900,
+            events_dropped: 2,
+            bad_lines: 1,
+            critical_issues: 0,
+            checks_not_passed: 4,
+        };
+        assert_eq!(
+            summary.to_string(),
+            "report s/report.md | trades 12 | PnL -12.35 USDT | overruns 3 | events written 900 / dropped 2 \
+             / unreadable 1 | critical issues 0 | checks not passed 4"
+        );
     }
 
     #[test]
