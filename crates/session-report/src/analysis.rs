@@ -561,32 +561,78 @@ pub(crate) fn min_success_rate() -> Decimal {
 
 /// Analyzes a session's records (in file order) and the lines that could not be read.
 pub fn analyze(records: &[EventRecord], bad_lines: Vec<BadLine>) -> Analysis {
-    let session = session_info(records, bad_lines);
-    let config = configuration(records);
-    let market_data = market_data(records, &session, &config);
-    let funnel = funnel(records, &config);
-    let trading = trading(records);
-    let issues = issues(records, &session, &config, &market_data);
-    let no_trades =
-        (trading.trades.len() < FEW_TRADES).then(|| explain_no_trades(&funnel, &config)).flatten();
-    let recommendations = recommendations(&session, &market_data, &funnel, no_trades.as_ref(), &issues);
-    let checks = checks(&session, &market_data, &funnel, &config, &issues, records);
-    Analysis { session, issues, market_data, funnel, no_trades, trading, config, recommendations, checks }
+    let mut analyzer = Analyzer::new();
+    for record in records {
+        analyzer.add(record);
+    }
+    analyzer.finish(bad_lines)
 }
 
-fn session_info(records: &[EventRecord], bad_lines: Vec<BadLine>) -> SessionInfo {
-    let mut info = SessionInfo {
-        events_read: records.len() as u64,
-        start: records.iter().map(|r| r.ts).min(),
-        end: records.iter().map(|r| r.ts).max(),
-        run_id: records.first().map(|r| r.run_id.as_str().to_owned()),
-        bad_lines,
-        ..SessionInfo::default()
-    };
-    let mut dropped_sum = 0u64;
-    let mut dropped_reported = 0u64;
-    let mut ended_duration = None;
-    for r in records {
+/// The streaming form of [`analyze`]: feed records one at a time in file order, then
+/// [`Analyzer::finish`]. Memory grows with the overrun cycles and the distinct symbols, not with
+/// the number of events, so a long session's report does not hold its whole event log.
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    session: SessionAcc,
+    config_text: Option<String>,
+    md: MdAcc,
+    funnel: FunnelAcc,
+    trading: TradingAcc,
+    issues: IssuesAcc,
+}
+
+impl Analyzer {
+    /// An analyzer that has seen nothing.
+    pub fn new() -> Self {
+        Analyzer::default()
+    }
+
+    /// Takes one record into account.
+    pub fn add(&mut self, r: &EventRecord) {
+        self.session.add(r);
+        if let Event::SessionStarted { config_snapshot, .. } = &r.event {
+            self.config_text.get_or_insert_with(|| config_snapshot.clone());
+        }
+        self.md.add(r);
+        self.funnel.add(r);
+        self.trading.add(r);
+        self.issues.add(r);
+    }
+
+    /// The analysis of everything added, with the lines that could not be read.
+    pub fn finish(self, bad_lines: Vec<BadLine>) -> Analysis {
+        let session = self.session.finish(bad_lines);
+        let config = configuration(self.config_text);
+        let market_data = self.md.finish(&session, &config);
+        let funnel = self.funnel.finish(&config);
+        let trading = self.trading.finish();
+        let heartbeats = (self.issues.late, self.issues.no_history, self.issues.panicked);
+        let issues = self.issues.finish(&session, &config, &market_data);
+        let no_trades =
+            (trading.trades.len() < FEW_TRADES).then(|| explain_no_trades(&funnel, &config)).flatten();
+        let recommendations = recommendations(&session, &market_data, &funnel, no_trades.as_ref(), &issues);
+        let checks = checks(&session, &market_data, &funnel, &config, &issues, heartbeats);
+        Analysis { session, issues, market_data, funnel, no_trades, trading, config, recommendations, checks }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SessionAcc {
+    info: SessionInfo,
+    dropped_sum: u64,
+    dropped_reported: u64,
+    ended_duration: Option<u64>,
+}
+
+impl SessionAcc {
+    fn add(&mut self, r: &EventRecord) {
+        let SessionAcc { info, dropped_sum, dropped_reported, ended_duration } = self;
+        info.events_read += 1;
+        info.start = Some(info.start.map_or(r.ts, |s| s.min(r.ts)));
+        info.end = Some(info.end.map_or(r.ts, |e| e.max(r.ts)));
+        if info.run_id.is_none() {
+            info.run_id = Some(r.run_id.as_str().to_owned());
+        }
         *info.by_type.entry(r.event.event_type()).or_default() += 1;
         match &r.event {
             Event::SessionStarted { run_id, session, version, .. } => {
@@ -596,28 +642,30 @@ fn session_info(records: &[EventRecord], bad_lines: Vec<BadLine>) -> SessionInfo
             }
             Event::SessionEnded { reason, duration_ms, events_dropped, .. } => {
                 info.end_reason = Some(reason.clone());
-                ended_duration = Some(*duration_ms);
-                dropped_reported = dropped_reported.max(*events_dropped);
+                *ended_duration = Some(*duration_ms);
+                *dropped_reported = (*dropped_reported).max(*events_dropped);
             }
             Event::ShutdownCompleted { exit_code, .. } => info.exit_code = Some(*exit_code),
-            Event::TelemetryDropped { count } => dropped_sum = dropped_sum.saturating_add(*count),
+            Event::TelemetryDropped { count } => *dropped_sum = dropped_sum.saturating_add(*count),
             _ => {}
         }
     }
-    info.events_dropped = dropped_sum.max(dropped_reported);
-    let span = match (info.start, info.end) {
-        (Some(s), Some(e)) => u64::try_from(e.millis_since(s)).unwrap_or(0),
-        _ => 0,
-    };
-    info.duration_ms = ended_duration.unwrap_or(span);
-    info
+
+    fn finish(self, bad_lines: Vec<BadLine>) -> SessionInfo {
+        let mut info = self.info;
+        info.bad_lines = bad_lines;
+        info.events_dropped = self.dropped_sum.max(self.dropped_reported);
+        let span = match (info.start, info.end) {
+            (Some(s), Some(e)) => u64::try_from(e.millis_since(s)).unwrap_or(0),
+            _ => 0,
+        };
+        info.duration_ms = self.ended_duration.unwrap_or(span);
+        info
+    }
 }
 
-fn configuration(records: &[EventRecord]) -> Configuration {
-    let Some(text) = records.iter().find_map(|r| match &r.event {
-        Event::SessionStarted { config_snapshot, .. } => Some(config_snapshot.clone()),
-        _ => None,
-    }) else {
+fn configuration(text: Option<String>) -> Configuration {
+    let Some(text) = text else {
         return Configuration::default();
     };
     let mut config = Configuration { snapshot: Some(text.clone()), ..Configuration::default() };
@@ -646,6 +694,7 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
 }
 
 /// The fields of one `MD_HEALTH` the summary needs.
+#[derive(Debug)]
 struct HealthSample {
     requests: u64,
     success_rate: Decimal,
@@ -657,13 +706,18 @@ struct HealthSample {
     weight: u64,
 }
 
-fn market_data(records: &[EventRecord], session: &SessionInfo, config: &Configuration) -> MarketData {
-    let mut md = MarketData::default();
-    let mut slow: BTreeMap<String, SlowSymbol> = BTreeMap::new();
-    let mut health: Vec<HealthSample> = Vec::new();
-    let mut degraded: BTreeMap<String, Degraded> = BTreeMap::new();
-    let mut max_symbols = None::<u32>;
-    for r in records {
+#[derive(Debug, Default)]
+struct MdAcc {
+    md: MarketData,
+    slow: BTreeMap<String, SlowSymbol>,
+    health: Vec<HealthSample>,
+    degraded: BTreeMap<String, Degraded>,
+    max_symbols: Option<u32>,
+}
+
+impl MdAcc {
+    fn add(&mut self, r: &EventRecord) {
+        let MdAcc { md, slow, health, degraded, max_symbols } = self;
         match &r.event {
             Event::FeedFeasibility {
                 feasible,
@@ -690,7 +744,7 @@ fn market_data(records: &[EventRecord], session: &SessionInfo, config: &Configur
             }
             Event::MdPollOverrun { cycle_ms, target_ms, symbols, slowest_symbol, slowest_ms, .. } => {
                 md.overruns.push(Overrun { at: r.ts, cycle_ms: *cycle_ms, target_ms: *target_ms });
-                max_symbols = Some(max_symbols.unwrap_or(0).max(*symbols));
+                *max_symbols = Some(max_symbols.unwrap_or(0).max(*symbols));
                 if let Some(symbol) = slowest_symbol {
                     let entry = slow.entry(symbol.to_string()).or_insert_with(|| SlowSymbol {
                         symbol: symbol.to_string(),
@@ -745,51 +799,57 @@ fn market_data(records: &[EventRecord], session: &SessionInfo, config: &Configur
             _ => {}
         }
     }
-    md.target_ms = md
-        .feasibility
-        .as_ref()
-        .map(|f| f.target_ms)
-        .or_else(|| md.overruns.first().map(|o| o.target_ms))
-        .or_else(|| config.get_u64("MD_POLL_MS"));
-    md.symbols = md.feasibility.as_ref().map(|f| f.symbols).or(max_symbols);
-    md.observed = md.feasibility.is_some() || !md.overruns.is_empty() || !health.is_empty();
-    let overrun_ms: u64 = md.overruns.iter().map(|o| o.cycle_ms).sum();
-    md.estimated_cycles = md
-        .target_ms
-        .filter(|&t| t > 0)
-        .map(|t| md.overruns.len() as u64 + session.duration_ms.saturating_sub(overrun_ms) / t);
-    let cycles: Vec<u64> = md.overruns.iter().map(|o| o.cycle_ms).collect();
-    md.overrun_cycle = Percentiles::of(&cycles);
-    md.distribution = overrun_distribution(&md.overruns);
-    let mut slowest: Vec<SlowSymbol> = slow.into_values().collect();
-    slowest.sort_by(|a, b| b.times.cmp(&a.times).then(b.max_ms.cmp(&a.max_ms)).then(a.symbol.cmp(&b.symbol)));
-    slowest.truncate(10);
-    md.slowest = slowest;
-    md.degraded = degraded.into_values().collect();
-    if !health.is_empty() {
-        let requests: u64 = health.iter().map(|h| h.requests).sum();
-        let ok: Decimal = health.iter().map(|h| Decimal::from(h.requests) * h.success_rate).sum();
-        let success_rate = if requests > 0 {
-            (ok / Decimal::from(requests)).round_dp(4)
-        } else {
-            health.iter().map(|h| h.success_rate).min().unwrap_or(Decimal::ONE)
-        };
-        let mut p50s: Vec<u64> = health.iter().map(|h| h.p50).collect();
-        p50s.sort_unstable();
-        md.health = Some(HealthSummary {
-            reports: health.len() as u64,
-            requests,
-            success_rate,
-            worst_success_rate: health.iter().map(|h| h.success_rate).min().unwrap_or(Decimal::ONE),
-            max_latency_p99_ms: health.iter().map(|h| h.p99).max().unwrap_or(0),
-            typical_latency_p50_ms: p50s[p50s.len() / 2],
-            max_stale_symbols: health.iter().map(|h| h.stale).max().unwrap_or(0),
-            skipped_first_last: (health[0].skipped, health[health.len() - 1].skipped),
-            degraded_last: health[health.len() - 1].degraded,
-            weight_used: health.iter().map(|h| h.weight).sum(),
+
+    fn finish(self, session: &SessionInfo, config: &Configuration) -> MarketData {
+        let MdAcc { mut md, slow, health, degraded, max_symbols } = self;
+        md.target_ms = md
+            .feasibility
+            .as_ref()
+            .map(|f| f.target_ms)
+            .or_else(|| md.overruns.first().map(|o| o.target_ms))
+            .or_else(|| config.get_u64("MD_POLL_MS"));
+        md.symbols = md.feasibility.as_ref().map(|f| f.symbols).or(max_symbols);
+        md.observed = md.feasibility.is_some() || !md.overruns.is_empty() || !health.is_empty();
+        let overrun_ms: u64 = md.overruns.iter().map(|o| o.cycle_ms).sum();
+        md.estimated_cycles = md
+            .target_ms
+            .filter(|&t| t > 0)
+            .map(|t| md.overruns.len() as u64 + session.duration_ms.saturating_sub(overrun_ms) / t);
+        let cycles: Vec<u64> = md.overruns.iter().map(|o| o.cycle_ms).collect();
+        md.overrun_cycle = Percentiles::of(&cycles);
+        md.distribution = overrun_distribution(&md.overruns);
+        let mut slowest: Vec<SlowSymbol> = slow.into_values().collect();
+        slowest.sort_by(|a, b| {
+            b.times.cmp(&a.times).then(b.max_ms.cmp(&a.max_ms)).then(a.symbol.cmp(&b.symbol))
         });
+        slowest.truncate(10);
+        md.slowest = slowest;
+        md.degraded = degraded.into_values().collect();
+        if !health.is_empty() {
+            let requests: u64 = health.iter().map(|h| h.requests).sum();
+            let ok: Decimal = health.iter().map(|h| Decimal::from(h.requests) * h.success_rate).sum();
+            let success_rate = if requests > 0 {
+                (ok / Decimal::from(requests)).round_dp(4)
+            } else {
+                health.iter().map(|h| h.success_rate).min().unwrap_or(Decimal::ONE)
+            };
+            let mut p50s: Vec<u64> = health.iter().map(|h| h.p50).collect();
+            p50s.sort_unstable();
+            md.health = Some(HealthSummary {
+                reports: health.len() as u64,
+                requests,
+                success_rate,
+                worst_success_rate: health.iter().map(|h| h.success_rate).min().unwrap_or(Decimal::ONE),
+                max_latency_p99_ms: health.iter().map(|h| h.p99).max().unwrap_or(0),
+                typical_latency_p50_ms: p50s[p50s.len() / 2],
+                max_stale_symbols: health.iter().map(|h| h.stale).max().unwrap_or(0),
+                skipped_first_last: (health[0].skipped, health[health.len() - 1].skipped),
+                degraded_last: health[health.len() - 1].degraded,
+                weight_used: health.iter().map(|h| h.weight).sum(),
+            });
+        }
+        md
     }
-    md
 }
 
 /// Bucket upper bounds of `cycle / target` in tenths, with labels.
@@ -824,20 +884,22 @@ fn is_budget_reason(reason: &str) -> bool {
     .any(|k| r.contains(k))
 }
 
-fn funnel(records: &[EventRecord], config: &Configuration) -> Funnel {
-    let snapshot = records
-        .iter()
-        .rev()
-        .find(|r| matches!(r.event, Event::FunnelSnapshot { is_final: true, .. }))
-        .map(|r| (FunnelSource::Final, r))
-        .or_else(|| {
-            records
-                .iter()
-                .rev()
-                .find(|r| matches!(r.event, Event::FunnelSnapshot { .. }))
-                .map(|r| (FunnelSource::LastPeriodic, r))
-        });
-    let mut f = Funnel {
+#[derive(Debug)]
+struct FunnelAcc {
+    f: Funnel,
+    last_final: Option<Event>,
+    last_periodic: Option<Event>,
+    first_trigger: Option<Decimal>,
+}
+
+impl Default for FunnelAcc {
+    fn default() -> Self {
+        FunnelAcc { f: empty_funnel(), last_final: None, last_periodic: None, first_trigger: None }
+    }
+}
+
+fn empty_funnel() -> Funnel {
+    Funnel {
         source: FunnelSource::None,
         evaluated: 0,
         not_triggered: 0,
@@ -866,46 +928,15 @@ fn funnel(records: &[EventRecord], config: &Configuration) -> Funnel {
         exits: 0,
         trigger: None,
         deepest: Vec::new(),
-    };
-    if let Some((
-        source,
-        EventRecord {
-            event:
-                Event::FunnelSnapshot {
-                    evaluated,
-                    not_triggered,
-                    already_fired,
-                    out_of_order,
-                    no_price,
-                    fired,
-                    blocked_by_guard,
-                    trigger,
-                    deepest,
-                    ..
-                },
-            ..
-        },
-    )) = snapshot
-    {
-        f.source = source;
-        f.evaluated = *evaluated;
-        f.not_triggered = *not_triggered;
-        f.already_fired = *already_fired;
-        f.out_of_order = *out_of_order;
-        f.no_price = *no_price;
-        f.fired = *fired;
-        f.blocked_by_guard = blocked_by_guard.clone();
-        f.trigger = Some(*trigger);
-        f.deepest = deepest.clone();
-        f.deepest
-            .sort_by(|a, b| a.ratio.cmp(&b.ratio).then_with(|| a.symbol.as_str().cmp(b.symbol.as_str())));
-        let blocked: u64 = blocked_by_guard.values().sum();
-        f.drops = fired + blocked;
-        f.adds_up = Some(*evaluated == not_triggered + already_fired + fired + blocked);
     }
-    let mut first_trigger = None;
-    for r in records {
+}
+
+impl FunnelAcc {
+    fn add(&mut self, r: &EventRecord) {
+        let FunnelAcc { f, last_final, last_periodic, first_trigger } = self;
         match &r.event {
+            Event::FunnelSnapshot { is_final: true, .. } => *last_final = Some(r.event.clone()),
+            Event::FunnelSnapshot { .. } => *last_periodic = Some(r.event.clone()),
             Event::DropDetected { trigger, .. } => {
                 f.drop_events += 1;
                 first_trigger.get_or_insert(*trigger);
@@ -932,12 +963,51 @@ fn funnel(records: &[EventRecord], config: &Configuration) -> Funnel {
             _ => {}
         }
     }
-    if f.source == FunnelSource::None {
-        f.fired = f.drop_events;
-        f.drops = f.drop_events + f.guard_events.values().sum::<u64>();
+
+    fn finish(self, config: &Configuration) -> Funnel {
+        let FunnelAcc { mut f, last_final, last_periodic, first_trigger } = self;
+        let snapshot = last_final
+            .map(|e| (FunnelSource::Final, e))
+            .or_else(|| last_periodic.map(|e| (FunnelSource::LastPeriodic, e)));
+        if let Some((
+            source,
+            Event::FunnelSnapshot {
+                evaluated,
+                not_triggered,
+                already_fired,
+                out_of_order,
+                no_price,
+                fired,
+                blocked_by_guard,
+                trigger,
+                deepest,
+                ..
+            },
+        )) = snapshot.as_ref()
+        {
+            f.source = *source;
+            f.evaluated = *evaluated;
+            f.not_triggered = *not_triggered;
+            f.already_fired = *already_fired;
+            f.out_of_order = *out_of_order;
+            f.no_price = *no_price;
+            f.fired = *fired;
+            f.blocked_by_guard = blocked_by_guard.clone();
+            f.trigger = Some(*trigger);
+            f.deepest = deepest.clone();
+            f.deepest
+                .sort_by(|a, b| a.ratio.cmp(&b.ratio).then_with(|| a.symbol.as_str().cmp(b.symbol.as_str())));
+            let blocked: u64 = blocked_by_guard.values().sum();
+            f.drops = fired + blocked;
+            f.adds_up = Some(*evaluated == not_triggered + already_fired + fired + blocked);
+        }
+        if f.source == FunnelSource::None {
+            f.fired = f.drop_events;
+            f.drops = f.drop_events + f.guard_events.values().sum::<u64>();
+        }
+        f.trigger = f.trigger.or(first_trigger).or_else(|| config.get_decimal("DROP_TRIGGER_VALUE"));
+        f
     }
-    f.trigger = f.trigger.or(first_trigger).or_else(|| config.get_decimal("DROP_TRIGGER_VALUE"));
-    f
 }
 
 /// Thresholds around `trigger` the report tries: 0.5 % steps, two deeper and four shallower.
@@ -1047,12 +1117,17 @@ pub fn pct_below(ratio: Decimal) -> String {
     format!("{} %", ((Decimal::ONE - ratio) * Decimal::ONE_HUNDRED).round_dp(2))
 }
 
-fn trading(records: &[EventRecord]) -> Trading {
-    let mut t = Trading::default();
-    let mut cumulative = Decimal::ZERO;
-    let mut peak = Decimal::ZERO;
-    let mut open: BTreeMap<String, i64> = BTreeMap::new();
-    for r in records {
+#[derive(Debug, Default)]
+struct TradingAcc {
+    t: Trading,
+    cumulative: Decimal,
+    peak: Decimal,
+    open: BTreeMap<String, i64>,
+}
+
+impl TradingAcc {
+    fn add(&mut self, r: &EventRecord) {
+        let TradingAcc { t, cumulative, peak, open } = self;
         match &r.event {
             Event::OrderFilled { side, quantity, avg_price, fee_quote, .. } => {
                 t.fees += *fee_quote;
@@ -1073,10 +1148,10 @@ fn trading(records: &[EventRecord]) -> Trading {
                 let win = *pnl > Decimal::ZERO;
                 t.wins += u64::from(win);
                 t.pnl += *pnl;
-                cumulative += *pnl;
-                peak = peak.max(cumulative);
-                t.max_drawdown = t.max_drawdown.max(peak - cumulative);
-                t.equity.push((r.ts, cumulative));
+                *cumulative += *pnl;
+                *peak = (*peak).max(*cumulative);
+                t.max_drawdown = t.max_drawdown.max(*peak - *cumulative);
+                t.equity.push((r.ts, *cumulative));
                 t.best = Some(t.best.map_or(*pnl, |b| b.max(*pnl)));
                 t.worst = Some(t.worst.map_or(*pnl, |w| w.min(*pnl)));
                 for group in [
@@ -1094,11 +1169,15 @@ fn trading(records: &[EventRecord]) -> Trading {
             _ => {}
         }
     }
-    t.open_at_end = open
-        .into_iter()
-        .filter_map(|(s, n)| u64::try_from(n).ok().filter(|n| *n > 0).map(|n| (s, n)))
-        .collect();
-    t
+
+    fn finish(self) -> Trading {
+        let TradingAcc { mut t, open, .. } = self;
+        t.open_at_end = open
+            .into_iter()
+            .filter_map(|(s, n)| u64::try_from(n).ok().filter(|n| *n > 0).map(|n| (s, n)))
+            .collect();
+        t
+    }
 }
 
 /// The exit reason as written in the events.
@@ -1113,6 +1192,7 @@ pub fn exit_reason_name(reason: ExitReason) -> &'static str {
 }
 
 /// Accumulates one rule's matches.
+#[derive(Debug)]
 struct RuleAcc {
     rule: &'static str,
     title: String,
@@ -1166,41 +1246,109 @@ fn ms(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
 
-fn issues(
-    records: &[EventRecord],
-    session: &SessionInfo,
-    config: &Configuration,
-    md: &MarketData,
-) -> Vec<Issue> {
-    let mut panics = RuleAcc::new("task_panicked", "Task panicked", Severity::Critical);
-    let mut unknown = RuleAcc::new("order_outcome_unknown", "Order outcome unknown", Severity::Critical);
-    let mut blocked =
-        RuleAcc::new("reconciliation_blocks_trading", "Reconciliation blocks trading", Severity::Critical);
-    let mut task_failed = RuleAcc::new("task_failed", "Task returned an error", Severity::High);
-    let mut task_ended = RuleAcc::new("task_ended_abnormally", "Task ended abnormally", Severity::High);
-    let mut order_failed = RuleAcc::new("order_failed", "Order failed", Severity::High);
-    let mut heartbeat = RuleAcc::new("heartbeat_late", "Late heartbeats", Severity::High);
-    let mut dropped = RuleAcc::new("telemetry_dropped", "Telemetry events lost", Severity::High);
-    let mut overrun = RuleAcc::new("md_poll_overrun", "Market-data cycle overruns", Severity::Medium);
-    let mut infeasible =
-        RuleAcc::new("feed_infeasible", "Configured MD_POLL_MS cannot be met", Severity::High);
-    let mut lag = RuleAcc::new("loop_lag", "Event-loop lag", Severity::Medium);
-    let mut shutdown =
-        RuleAcc::new("shutdown_phase_failed", "Shutdown phase did not complete", Severity::Medium);
-    let mut retention = RuleAcc::new("retention_failed", "Log retention failed", Severity::Medium);
-    let mut degraded = RuleAcc::new("symbol_degraded", "Symbols degraded", Severity::Low);
-    let mut skipped = RuleAcc::new("symbol_skipped", "Symbols on the skip list", Severity::Low);
-    let mut listings = RuleAcc::new("listings_skipped", "Venue listings skipped", Severity::Low);
-    let mut debug_trace = RuleAcc::new("debug_trace_unavailable", "Debug trace unavailable", Severity::Low);
-    let mut rejected = RuleAcc::new("intent_rejected", "Intents rejected", Severity::Low);
-    let mut heartbeat_tasks: BTreeMap<String, (u64, u64, usize)> = BTreeMap::new();
-    let mut no_history = 0u64;
-    let mut max_lag = 0u64;
-    let mut shutdown_started = false;
-    for r in records {
+#[derive(Debug)]
+struct IssuesAcc {
+    panics: RuleAcc,
+    unknown: RuleAcc,
+    blocked: RuleAcc,
+    task_failed: RuleAcc,
+    task_ended: RuleAcc,
+    order_failed: RuleAcc,
+    heartbeat: RuleAcc,
+    dropped: RuleAcc,
+    overrun: RuleAcc,
+    infeasible: RuleAcc,
+    lag: RuleAcc,
+    shutdown: RuleAcc,
+    retention: RuleAcc,
+    degraded: RuleAcc,
+    skipped: RuleAcc,
+    listings: RuleAcc,
+    debug_trace: RuleAcc,
+    rejected: RuleAcc,
+    heartbeat_tasks: BTreeMap<String, (u64, u64, usize)>,
+    no_history: u64,
+    max_lag: u64,
+    shutdown_started: bool,
+    late: u64,
+    panicked: u64,
+}
+
+impl Default for IssuesAcc {
+    fn default() -> Self {
+        IssuesAcc {
+            panics: RuleAcc::new("task_panicked", "Task panicked", Severity::Critical),
+            unknown: RuleAcc::new("order_outcome_unknown", "Order outcome unknown", Severity::Critical),
+            blocked: RuleAcc::new(
+                "reconciliation_blocks_trading",
+                "Reconciliation blocks trading",
+                Severity::Critical,
+            ),
+            task_failed: RuleAcc::new("task_failed", "Task returned an error", Severity::High),
+            task_ended: RuleAcc::new("task_ended_abnormally", "Task ended abnormally", Severity::High),
+            order_failed: RuleAcc::new("order_failed", "Order failed", Severity::High),
+            heartbeat: RuleAcc::new("heartbeat_late", "Late heartbeats", Severity::High),
+            dropped: RuleAcc::new("telemetry_dropped", "Telemetry events lost", Severity::High),
+            overrun: RuleAcc::new("md_poll_overrun", "Market-data cycle overruns", Severity::Medium),
+            infeasible: RuleAcc::new(
+                "feed_infeasible",
+                "Configured MD_POLL_MS cannot be met",
+                Severity::High,
+            ),
+            lag: RuleAcc::new("loop_lag", "Event-loop lag", Severity::Medium),
+            shutdown: RuleAcc::new(
+                "shutdown_phase_failed",
+                "Shutdown phase did not complete",
+                Severity::Medium,
+            ),
+            retention: RuleAcc::new("retention_failed", "Log retention failed", Severity::Medium),
+            degraded: RuleAcc::new("symbol_degraded", "Symbols degraded", Severity::Low),
+            skipped: RuleAcc::new("symbol_skipped", "Symbols on the skip list", Severity::Low),
+            listings: RuleAcc::new("listings_skipped", "Venue listings skipped", Severity::Low),
+            debug_trace: RuleAcc::new("debug_trace_unavailable", "Debug trace unavailable", Severity::Low),
+            rejected: RuleAcc::new("intent_rejected", "Intents rejected", Severity::Low),
+            heartbeat_tasks: BTreeMap::new(),
+            no_history: 0u64,
+            max_lag: 0u64,
+            shutdown_started: false,
+            late: 0,
+            panicked: 0,
+        }
+    }
+}
+
+impl IssuesAcc {
+    fn add(&mut self, r: &EventRecord) {
+        let IssuesAcc {
+            panics,
+            unknown,
+            blocked,
+            task_failed,
+            task_ended,
+            order_failed,
+            heartbeat,
+            dropped,
+            overrun: _,
+            infeasible,
+            lag,
+            shutdown,
+            retention,
+            degraded,
+            skipped,
+            listings,
+            debug_trace,
+            rejected,
+            heartbeat_tasks,
+            no_history,
+            max_lag,
+            shutdown_started,
+            late,
+            panicked,
+        } = self;
         let at = r.ts;
         match &r.event {
             Event::TaskPanicked { task, message, failures } => {
+                *panicked += 1;
                 panics.hit(at, 1, || format!("task `{task}` panicked (failure {failures}): {message}"));
             }
             Event::TaskFailed { task, error, failures } => {
@@ -1209,7 +1357,7 @@ fn issues(
             Event::TaskEnded { task, how, detail } => {
                 let abnormal = match how.as_str() {
                     "cancelled" => false,
-                    "returned" => !shutdown_started,
+                    "returned" => !*shutdown_started,
                     _ => true,
                 };
                 if abnormal {
@@ -1232,8 +1380,9 @@ fn issues(
                 blocked.hit(at, 1, || format!("{kind}: {detail}"));
             }
             Event::HeartbeatLate { task, expected_interval_ms, silent_for_ms, recent_beats, mode } => {
+                *late += 1;
                 let history = if recent_beats.is_empty() {
-                    no_history += 1;
+                    *no_history += 1;
                     "no beat history".to_owned()
                 } else {
                     let beats: Vec<String> = recent_beats.iter().map(|b| b.to_rfc3339()).collect();
@@ -1253,7 +1402,7 @@ fn issues(
             }
             Event::LoopLag { lag_ms, threshold_ms } => {
                 lag.hit(at, 1, || format!("tick ran {} late (threshold {})", ms(*lag_ms), ms(*threshold_ms)));
-                max_lag = max_lag.max(*lag_ms);
+                *max_lag = (*max_lag).max(*lag_ms);
             }
             Event::TelemetryDropped { count } => {
                 dropped.hit(at, *count, || format!("{count} events lost"));
@@ -1276,7 +1425,7 @@ fn issues(
                     .to_owned()
                 });
             }
-            Event::ShutdownStarted { .. } => shutdown_started = true,
+            Event::ShutdownStarted { .. } => *shutdown_started = true,
             Event::ShutdownPhase { phase, outcome, elapsed_ms, detail } if outcome != "completed" => {
                 let detail = detail.clone().unwrap_or_default();
                 shutdown
@@ -1306,164 +1455,193 @@ fn issues(
             _ => {}
         }
     }
-    for (task, (n, silent, beats)) in &heartbeat_tasks {
-        heartbeat.context.push(format!(
-            "`{task}`: {n} late reports, longest silence {}, {}",
-            ms(*silent),
-            if *beats == 0 {
-                "no beat history".to_owned()
+
+    fn finish(self, session: &SessionInfo, config: &Configuration, md: &MarketData) -> Vec<Issue> {
+        let IssuesAcc {
+            panics,
+            unknown,
+            blocked,
+            task_failed,
+            task_ended,
+            order_failed,
+            mut heartbeat,
+            dropped,
+            mut overrun,
+            infeasible,
+            mut lag,
+            shutdown,
+            retention,
+            mut degraded,
+            skipped,
+            listings,
+            debug_trace,
+            rejected,
+            heartbeat_tasks,
+            no_history,
+            max_lag,
+            shutdown_started: _,
+            late: _,
+            panicked: _,
+        } = self;
+        for (task, (n, silent, beats)) in &heartbeat_tasks {
+            heartbeat.context.push(format!(
+                "`{task}`: {n} late reports, longest silence {}, {}",
+                ms(*silent),
+                if *beats == 0 {
+                    "no beat history".to_owned()
+                } else {
+                    format!("up to {beats} beats of history")
+                }
+            ));
+        }
+        if no_history > 0 {
+            heartbeat.context.push(format!("{no_history} reports carried no beat history"));
+        }
+        if max_lag > 0 {
+            lag.context.push(format!("worst lag {}", ms(max_lag)));
+        }
+        if let (Some(first), Some(last), Some(stats)) =
+            (md.overruns.first(), md.overruns.last(), md.overrun_cycle)
+        {
+            let target = first.target_ms;
+            overrun.count = md.overruns.len() as u64;
+            overrun.first = Some(first.at);
+            overrun.last = Some(last.at);
+            let worst = md.overruns.iter().max_by_key(|o| o.cycle_ms).copied().unwrap_or(*first);
+            overrun.sample = format!(
+                "worst cycle {} at {} against a target of {}",
+                ms(worst.cycle_ms),
+                worst.at.to_rfc3339(),
+                ms(worst.target_ms)
+            );
+            let per_min = if session.duration_ms > 0 {
+                Decimal::from(overrun.count) * Decimal::from(60_000) / Decimal::from(session.duration_ms)
             } else {
-                format!("up to {beats} beats of history")
-            }
-        ));
-    }
-    if no_history > 0 {
-        heartbeat.context.push(format!("{no_history} reports carried no beat history"));
-    }
-    if max_lag > 0 {
-        lag.context.push(format!("worst lag {}", ms(max_lag)));
-    }
-    if let (Some(first), Some(last), Some(stats)) =
-        (md.overruns.first(), md.overruns.last(), md.overrun_cycle)
-    {
-        let target = first.target_ms;
-        overrun.count = md.overruns.len() as u64;
-        overrun.first = Some(first.at);
-        overrun.last = Some(last.at);
-        let worst = md.overruns.iter().max_by_key(|o| o.cycle_ms).copied().unwrap_or(*first);
-        overrun.sample = format!(
-            "worst cycle {} at {} against a target of {}",
-            ms(worst.cycle_ms),
-            worst.at.to_rfc3339(),
-            ms(worst.target_ms)
-        );
-        let per_min = if session.duration_ms > 0 {
-            Decimal::from(overrun.count) * Decimal::from(60_000) / Decimal::from(session.duration_ms)
-        } else {
-            Decimal::ZERO
-        };
-        overrun.context.push(format!(
-            "{:.2}/min; mean overrun cycle {} ({}x the target)",
-            per_min.round_dp(2),
-            ms(stats.mean),
-            (Decimal::from(stats.mean) / Decimal::from(target.max(1))).round_dp(1)
-        ));
-        if let Some(cycles) = md.estimated_cycles.filter(|c| *c > 0) {
-            let share = Decimal::from(overrun.count) * Decimal::ONE_HUNDRED / Decimal::from(cycles);
-            overrun.context.push(format!("about {} % of ~{cycles} cycles", share.round_dp(1)));
-            if share > Decimal::TEN {
-                overrun.severity = Severity::High;
+                Decimal::ZERO
+            };
+            overrun.context.push(format!(
+                "{:.2}/min; mean overrun cycle {} ({}x the target)",
+                per_min.round_dp(2),
+                ms(stats.mean),
+                (Decimal::from(stats.mean) / Decimal::from(target.max(1))).round_dp(1)
+            ));
+            if let Some(cycles) = md.estimated_cycles.filter(|c| *c > 0) {
+                let share = Decimal::from(overrun.count) * Decimal::ONE_HUNDRED / Decimal::from(cycles);
+                overrun.context.push(format!("about {} % of ~{cycles} cycles", share.round_dp(1)));
+                if share > Decimal::TEN {
+                    overrun.severity = Severity::High;
+                }
             }
         }
-    }
-    if !degraded.context.is_empty() || degraded.count > 0 {
-        let at_end: Vec<&str> =
-            md.degraded.iter().filter(|d| d.degraded_at_end).map(|d| d.symbol.as_str()).collect();
-        degraded.context.push(format!(
-            "{} symbols, {} still degraded at the end: {}",
-            md.degraded.len(),
-            at_end.len(),
-            at_end.join(", ")
-        ));
-        if !at_end.is_empty() {
-            degraded.severity = Severity::Medium;
+        if !degraded.context.is_empty() || degraded.count > 0 {
+            let at_end: Vec<&str> =
+                md.degraded.iter().filter(|d| d.degraded_at_end).map(|d| d.symbol.as_str()).collect();
+            degraded.context.push(format!(
+                "{} symbols, {} still degraded at the end: {}",
+                md.degraded.len(),
+                at_end.len(),
+                at_end.join(", ")
+            ));
+            if !at_end.is_empty() {
+                degraded.severity = Severity::Medium;
+            }
         }
+        let mut out: Vec<Issue> = [
+            panics,
+            unknown,
+            blocked,
+            task_failed,
+            task_ended,
+            order_failed,
+            heartbeat,
+            dropped,
+            overrun,
+            infeasible,
+            lag,
+            shutdown,
+            retention,
+            degraded,
+            skipped,
+            listings,
+            debug_trace,
+            rejected,
+        ]
+        .into_iter()
+        .filter_map(RuleAcc::into_issue)
+        .collect();
+        let anchor = session.start.unwrap_or(Timestamp::EPOCH);
+        let end = session.end.unwrap_or(anchor);
+        if session.events_read > 0 && session.end_reason.is_none() {
+            out.push(Issue {
+                rule: "session_not_ended",
+                title: "Session did not end cleanly".to_owned(),
+                severity: Severity::High,
+                count: 1,
+                first: end,
+                last: end,
+                sample: "no SESSION_ENDED event: the bot crashed or was killed, or the file was cut off"
+                    .to_owned(),
+                context: Vec::new(),
+            });
+        }
+        if let Some(code) = session.exit_code.filter(|c| *c != 0) {
+            out.push(Issue {
+                rule: "nonzero_exit",
+                title: "Non-zero exit code".to_owned(),
+                severity: Severity::High,
+                count: 1,
+                first: end,
+                last: end,
+                sample: format!("SHUTDOWN_COMPLETED exit_code {code}"),
+                context: Vec::new(),
+            });
+        }
+        if session.events_read > 0 && config.snapshot.is_none() {
+            out.push(Issue {
+                rule: "config_missing",
+                title: "Configuration unknown".to_owned(),
+                severity: Severity::Medium,
+                count: 1,
+                first: anchor,
+                last: anchor,
+                sample: "no SESSION_STARTED event with a config_snapshot".to_owned(),
+                context: Vec::new(),
+            });
+        }
+        if let Some(error) = &config.parse_error {
+            out.push(Issue {
+                rule: "config_unreadable",
+                title: "Configuration snapshot is not valid TOML".to_owned(),
+                severity: Severity::Medium,
+                count: 1,
+                first: anchor,
+                last: anchor,
+                sample: error.clone(),
+                context: Vec::new(),
+            });
+        }
+        if !session.bad_lines.is_empty() {
+            let first = &session.bad_lines[0];
+            out.push(Issue {
+                rule: "unreadable_lines",
+                title: "Unreadable lines in events.jsonl".to_owned(),
+                severity: Severity::Medium,
+                count: session.bad_lines.len() as u64,
+                first: anchor,
+                last: end,
+                sample: format!("line {}: {}", first.line, first.message),
+                context: session
+                    .bad_lines
+                    .iter()
+                    .skip(1)
+                    .take(4)
+                    .map(|b| format!("line {}: {}", b.line, b.message))
+                    .collect(),
+            });
+        }
+        out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.first.cmp(&b.first)).then(a.rule.cmp(b.rule)));
+        out
     }
-    let mut out: Vec<Issue> = [
-        panics,
-        unknown,
-        blocked,
-        task_failed,
-        task_ended,
-        order_failed,
-        heartbeat,
-        dropped,
-        overrun,
-        infeasible,
-        lag,
-        shutdown,
-        retention,
-        degraded,
-        skipped,
-        listings,
-        debug_trace,
-        rejected,
-    ]
-    .into_iter()
-    .filter_map(RuleAcc::into_issue)
-    .collect();
-    let anchor = session.start.unwrap_or(Timestamp::EPOCH);
-    let end = session.end.unwrap_or(anchor);
-    if session.events_read > 0 && session.end_reason.is_none() {
-        out.push(Issue {
-            rule: "session_not_ended",
-            title: "Session did not end cleanly".to_owned(),
-            severity: Severity::High,
-            count: 1,
-            first: end,
-            last: end,
-            sample: "no SESSION_ENDED event: the bot crashed or was killed, or the file was cut off"
-                .to_owned(),
-            context: Vec::new(),
-        });
-    }
-    if let Some(code) = session.exit_code.filter(|c| *c != 0) {
-        out.push(Issue {
-            rule: "nonzero_exit",
-            title: "Non-zero exit code".to_owned(),
-            severity: Severity::High,
-            count: 1,
-            first: end,
-            last: end,
-            sample: format!("SHUTDOWN_COMPLETED exit_code {code}"),
-            context: Vec::new(),
-        });
-    }
-    if session.events_read > 0 && config.snapshot.is_none() {
-        out.push(Issue {
-            rule: "config_missing",
-            title: "Configuration unknown".to_owned(),
-            severity: Severity::Medium,
-            count: 1,
-            first: anchor,
-            last: anchor,
-            sample: "no SESSION_STARTED event with a config_snapshot".to_owned(),
-            context: Vec::new(),
-        });
-    }
-    if let Some(error) = &config.parse_error {
-        out.push(Issue {
-            rule: "config_unreadable",
-            title: "Configuration snapshot is not valid TOML".to_owned(),
-            severity: Severity::Medium,
-            count: 1,
-            first: anchor,
-            last: anchor,
-            sample: error.clone(),
-            context: Vec::new(),
-        });
-    }
-    if !session.bad_lines.is_empty() {
-        let first = &session.bad_lines[0];
-        out.push(Issue {
-            rule: "unreadable_lines",
-            title: "Unreadable lines in events.jsonl".to_owned(),
-            severity: Severity::Medium,
-            count: session.bad_lines.len() as u64,
-            first: anchor,
-            last: end,
-            sample: format!("line {}: {}", first.line, first.message),
-            context: session
-                .bad_lines
-                .iter()
-                .skip(1)
-                .take(4)
-                .map(|b| format!("line {}: {}", b.line, b.message))
-                .collect(),
-        });
-    }
-    out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.first.cmp(&b.first)).then(a.rule.cmp(b.rule)));
-    out
 }
 
 /// Rounds `ms` up to the next multiple of `step`.
@@ -1658,7 +1836,7 @@ fn checks(
     f: &Funnel,
     config: &Configuration,
     issues: &[Issue],
-    records: &[EventRecord],
+    (late, late_without, panicked): (u64, u64, u64),
 ) -> Vec<Check> {
     let mut out = Vec::new();
     out.push(if md.observed {
@@ -1708,7 +1886,6 @@ fn checks(
         ),
         pass_if(at_end == 0),
     ));
-    let panicked = records.iter().filter(|r| matches!(r.event, Event::TaskPanicked { .. })).count();
     let flow_enabled = config.get_bool("ORDER_FLOW_ENABLED");
     let orders = f.buy_orders + f.sell_orders;
     out.push(if flow_enabled == Some(false) && orders == 0 {
@@ -1737,19 +1914,11 @@ fn checks(
         },
         pass_if(serious.is_empty()),
     ));
-    let late: Vec<&Vec<Timestamp>> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::HeartbeatLate { recent_beats, .. } => Some(recent_beats),
-            _ => None,
-        })
-        .collect();
-    let without = late.iter().filter(|b| b.is_empty()).count();
     out.push(check(
         "Heartbeat history present for every late task",
         "every HEARTBEAT_LATE has beats",
-        format!("{} late reports, {without} without history", late.len()),
-        pass_if(without == 0),
+        format!("{late} late reports, {late_without} without history"),
+        pass_if(late_without == 0),
     ));
     let limit = skip_limit(md.symbols);
     out.push(check(

@@ -28,10 +28,10 @@ mod write;
 
 pub use analysis::{
     analyze, estimated_cycle_p95, exit_reason_name, money, pct_below, skip_limit, supported_poll_ms,
-    trigger_for, Analysis, BadLine, Check, CheckStatus, Configuration, Degraded, Feasibility, Funnel,
-    FunnelSource, HealthSummary, Issue, MarketData, NoTradeExplanation, Overrun, OverrunBucket, Percentiles,
-    Recommendation, SessionInfo, Severity, Skipped, SlowSymbol, Trade, TradeGroup, Trading, WhatIf,
-    CYCLE_TOLERANCE_MS, FEW_TRADES,
+    trigger_for, Analysis, Analyzer, BadLine, Check, CheckStatus, Configuration, Degraded, Feasibility,
+    Funnel, FunnelSource, HealthSummary, Issue, MarketData, NoTradeExplanation, Overrun, OverrunBucket,
+    Percentiles, Recommendation, SessionInfo, Severity, Skipped, SlowSymbol, Trade, TradeGroup, Trading,
+    WhatIf, CYCLE_TOLERANCE_MS, FEW_TRADES,
 };
 pub use charts::{render_charts, Chart};
 pub use error::ReportError;

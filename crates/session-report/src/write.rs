@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
-use telemetry::{read_events, SessionPaths};
+use telemetry::{EventReader, SessionPaths, TelemetryError};
 
-use crate::analysis::{analyze, money, BadLine, Severity};
+use crate::analysis::{money, Analyzer, BadLine, Severity};
 use crate::charts::render_charts;
 use crate::markdown::render_markdown;
 use crate::ReportError;
@@ -68,9 +68,19 @@ impl fmt::Display for ReportSummary {
 /// lines are listed in the report.
 pub fn build(session_dir: &Path) -> Result<ReportSummary, ReportError> {
     let paths = SessionPaths::in_dir(session_dir);
-    let log = read_events(&paths.events).map_err(|source| ReportError::Read { source })?;
-    let bad_lines = log.errors.iter().map(|e| BadLine { line: e.line(), message: e.to_string() }).collect();
-    let analysis = analyze(&log.records, bad_lines);
+    // Streamed: one record at a time into the analyzer, so memory does not grow with the log.
+    let file = fs::File::open(&paths.events).map_err(|source| ReportError::Read {
+        source: TelemetryError::Io { action: "open events file", path: paths.events.clone(), source },
+    })?;
+    let mut analyzer = Analyzer::new();
+    let mut bad_lines = Vec::new();
+    for item in EventReader::new(BufReader::new(file)) {
+        match item {
+            Ok(record) => analyzer.add(&record),
+            Err(e) => bad_lines.push(BadLine { line: e.line(), message: e.to_string() }),
+        }
+    }
+    let analysis = analyzer.finish(bad_lines);
     let charts = render_charts(&analysis)?;
     fs::create_dir_all(&paths.charts).map_err(|source| ReportError::Write {
         action: "create charts directory",
