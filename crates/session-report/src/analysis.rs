@@ -616,6 +616,7 @@ impl Analyzer {
     }
 }
 
+/// Identity and totals, accumulated.
 #[derive(Debug, Default)]
 struct SessionAcc {
     info: SessionInfo,
@@ -706,6 +707,7 @@ struct HealthSample {
     weight: u64,
 }
 
+/// Market-data events, accumulated (the overrun list grows with the overruns).
 #[derive(Debug, Default)]
 struct MdAcc {
     md: MarketData,
@@ -884,6 +886,7 @@ fn is_budget_reason(reason: &str) -> bool {
     .any(|k| r.contains(k))
 }
 
+/// The last final and periodic funnel snapshots and the order-side counts.
 #[derive(Debug)]
 struct FunnelAcc {
     f: Funnel,
@@ -1117,6 +1120,7 @@ pub fn pct_below(ratio: Decimal) -> String {
     format!("{} %", ((Decimal::ONE - ratio) * Decimal::ONE_HUNDRED).round_dp(2))
 }
 
+/// Closed trades, fees and the running equity peak.
 #[derive(Debug, Default)]
 struct TradingAcc {
     t: Trading,
@@ -1246,6 +1250,8 @@ fn ms(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
 
+/// The rules of the critical-issues section, one accumulator each, plus what their context
+/// lines and the validation checks need.
 #[derive(Debug)]
 struct IssuesAcc {
     panics: RuleAcc,
@@ -1367,7 +1373,10 @@ impl IssuesAcc {
                     let detail = detail.clone().unwrap_or_default();
                     task_ended
                         .hit(at, 1, || format!("task `{task}` ended: {how} {detail}").trim_end().to_owned());
-                    task_ended.context.push(format!("{}: `{task}` {how}", at.to_rfc3339()));
+                    // The first few ends, one line each; the count says how many there were.
+                    if task_ended.context.len() < 10 {
+                        task_ended.context.push(format!("{}: `{task}` {how}", at.to_rfc3339()));
+                    }
                 }
             }
             Event::OrderFailed { client_order_id, symbol, error } => {
