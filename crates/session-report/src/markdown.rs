@@ -427,7 +427,8 @@ fn no_trades(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
         return;
     };
     let f = &cx.a.funnel;
-    let _ = writeln!(out, "## Why so few trades\n");
+    let heading = if cx.a.trading.trades.is_empty() { "Why no trades" } else { "Why so few trades" };
+    let _ = writeln!(out, "## {heading}\n");
     let _ = writeln!(
         out,
         "{} closed trades. Trigger DROP_TRIGGER_VALUE = {} (a {} drop); {} of {} symbols with a recorded deepest drop reached it.\n",
