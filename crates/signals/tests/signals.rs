@@ -548,9 +548,10 @@ struct ReplayResult {
 
 /// The OHLCV fixture folder: `$OHLCV_FIXTURES_DIR` when set, else `../shared/fixtures/ohlcv`
 /// relative to the repository root (read in place, never committed). When it is absent the test
-/// says so on stderr (shown by the harness) and passes, except in CI (`CI=true`), where the
+/// says so on the process's stderr (visible although the test passes) and passes, except in CI (`CI=true`), where the
 /// absence fails the test.
 fn ohlcv_dir() -> Option<PathBuf> {
+    use std::io::Write;
     let dir = std::env::var_os("OHLCV_FIXTURES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ohlcv"));
@@ -563,7 +564,10 @@ fn ohlcv_dir() -> Option<PathBuf> {
         "CI=true and the OHLCV fixture folder {} is absent: the replay test cannot run",
         dir.display()
     );
-    eprintln!(
+    // straight to the process's stderr: the harness captures `eprintln!` of a passing test,
+    // and this notice must be seen
+    let _ = writeln!(
+        std::io::stderr(),
         "NOTICE: OHLCV fixture folder {} is absent: replay test skipped (set OHLCV_FIXTURES_DIR)",
         dir.display()
     );
