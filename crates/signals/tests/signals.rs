@@ -473,6 +473,51 @@ proptest! {
     }
 }
 
+fn crash_engine() -> SignalEngine {
+    let guards = GuardConfig::none()
+        .market_crash(sym("BTC/USDT"), 1, dec!(1))
+        .unwrap()
+        .cooldown(Duration::from_secs(5))
+        .unwrap();
+    let mut e = SignalEngine::new(TriggerConfig::new(dec!(0.99), WindowHigh, 1).unwrap(), guards);
+    for s in ["ETH/USDT", "BTC/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT"] {
+        e.register(sym(s)).unwrap();
+    }
+    e
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever order each cycle's quotes arrive in, the decisions and the funnel are those of
+    /// the same cycles in registration order (BTC/USDT, the crash reference, is not first there).
+    #[test]
+    fn cycle_results_do_not_depend_on_quote_order(
+        cycles in prop::collection::vec(
+            (prop::collection::vec(-30_i64..30, 5), Just((0..5_usize).collect::<Vec<_>>()).prop_shuffle()),
+            1..40,
+        ),
+    ) {
+        let names = ["ETH/USDT", "BTC/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT"];
+        let (mut sorted, mut shuffled) = (crash_engine(), crash_engine());
+        let mut prices = [10_000_i64; 5];
+        for (n, (moves, order)) in cycles.into_iter().enumerate() {
+            for (p, m) in prices.iter_mut().zip(moves) {
+                *p = (*p + m * 10).max(1);
+            }
+            let quotes: Vec<Quote> = names
+                .iter()
+                .zip(prices)
+                .map(|(s, p)| quote(s, n as i64, Some(Decimal::new(p, 2))))
+                .collect();
+            let a = sorted.on_cycle(&quotes);
+            let b = shuffled.on_cycle(order.iter().map(|&i| &quotes[i]));
+            prop_assert_eq!(a, b);
+        }
+        prop_assert_eq!(sorted.funnel(), shuffled.funnel());
+    }
+}
+
 #[test]
 fn a_falling_path_fills_the_window_exactly_to_its_bound() {
     for mode in [WindowHigh, WindowOpen, AnchorReset] {
