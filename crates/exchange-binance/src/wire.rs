@@ -6,12 +6,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use exchange::ExchangeError;
+use exchange::{ExchangeError, MarketList, OpenOrders, SkippedEntry};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use trading_core::{
-    Balance, Candle, ClientOrderId, MarketRules, MarketStatus, Order, OrderId, OrderRequest, OrderType,
+    Balance, Candle, ClientOrderId, Fill, MarketRules, MarketStatus, Order, OrderId, OrderRequest, OrderType,
     Quote, Side, SymbolFilter, SymbolMap, Timestamp,
 };
 
@@ -125,9 +125,10 @@ pub(crate) fn parse_server_time(body: &str) -> Result<Timestamp, ExchangeError> 
 }
 
 #[derive(Deserialize)]
-struct ExchangeInfo<'a> {
-    #[serde(borrow)]
-    symbols: Vec<SymbolInfo<'a>>,
+struct ExchangeInfo {
+    /// Kept raw: each entry is parsed on its own, so one the bot cannot represent is skipped
+    /// and named instead of failing the list.
+    symbols: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -179,43 +180,55 @@ fn pow10_neg(places: i64) -> Option<Decimal> {
     u32::try_from(places).ok().filter(|p| *p <= 28).map(|p| Decimal::new(1, p))
 }
 
-/// `GET /api/v3/exchangeInfo` into rules, skipping nothing: a symbol whose asset codes are not
-/// valid workspace codes fails the call with the symbol named.
-pub(crate) fn parse_exchange_info(body: &str) -> Result<Vec<MarketRules>, ExchangeError> {
+/// `GET /api/v3/exchangeInfo` into rules. A body that is not an exchangeInfo answer fails;
+/// a listing the bot cannot represent (a non-ASCII asset name, filters that contradict each
+/// other, a missing field) is skipped and named in [`MarketList::skipped`], never fatal.
+pub(crate) fn parse_exchange_info(body: &str) -> Result<MarketList, ExchangeError> {
     const EP: &str = "/api/v3/exchangeInfo";
-    let info: ExchangeInfo<'_> = from_json(EP, body)?;
-    let mut out = Vec::with_capacity(info.symbols.len());
-    for s in info.symbols {
-        let bad = |reason: String| {
-            ExchangeError::invalid_response(EP, format!("symbol {}: {reason}", s.symbol), body)
-        };
-        let symbol =
-            trading_core::Symbol::new(&s.base_asset, &s.quote_asset).map_err(|e| bad(e.to_string()))?;
-        let status = market_status(&s.status, s.is_spot_trading_allowed);
-        let mut rules = MarketRules::from_filters(symbol, s.symbol.as_ref(), status, &s.filters)
-            .map_err(|e| bad(e.to_string()))?;
-        if s.filters.is_empty() {
-            // MEXC: quantity grid from baseAssetPrecision, minimum from baseSizePrecision,
-            // price grid from quotePrecision, notional band from quoteAmountPrecision/maxQuoteAmount.
-            if let Some(step) = s.base_asset_precision.and_then(pow10_neg) {
-                rules.step_size = step;
-            }
-            if let Some(min_qty) = s.base_size_precision {
-                rules.min_qty = min_qty;
-            }
-            if let Some(tick) = s.quote_precision.and_then(pow10_neg) {
-                rules.tick_size = tick;
-            }
-            if let Some(min_notional) = s.quote_amount_precision {
-                rules.min_notional = min_notional.normalize();
-            }
-            if let Some(max_notional) = s.max_quote_amount {
-                rules.max_notional = max_notional.normalize();
-            }
+    let info: ExchangeInfo = from_json(EP, body)?;
+    let mut list = MarketList { markets: Vec::with_capacity(info.symbols.len()), skipped: Vec::new() };
+    for (i, raw) in info.symbols.iter().enumerate() {
+        match market_rules(raw) {
+            Ok(rules) => list.markets.push(rules),
+            Err(reason) => list.skipped.push(SkippedEntry {
+                venue_name: raw
+                    .get("symbol")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(|| format!("symbols[{i}]"), str::to_owned),
+                reason,
+            }),
         }
-        out.push(rules);
     }
-    Ok(out)
+    Ok(list)
+}
+
+/// One exchangeInfo entry into rules, or why it cannot be represented.
+fn market_rules(raw: &serde_json::Value) -> Result<MarketRules, String> {
+    let s = SymbolInfo::deserialize(raw).map_err(|e| e.to_string())?;
+    let symbol = trading_core::Symbol::new(&s.base_asset, &s.quote_asset).map_err(|e| e.to_string())?;
+    let status = market_status(&s.status, s.is_spot_trading_allowed);
+    let mut rules = MarketRules::from_filters(symbol, s.symbol.as_ref(), status, &s.filters)
+        .map_err(|e| e.to_string())?;
+    if s.filters.is_empty() {
+        // MEXC: quantity grid from baseAssetPrecision, minimum from baseSizePrecision,
+        // price grid from quotePrecision, notional band from quoteAmountPrecision/maxQuoteAmount.
+        if let Some(step) = s.base_asset_precision.and_then(pow10_neg) {
+            rules.step_size = step;
+        }
+        if let Some(min_qty) = s.base_size_precision {
+            rules.min_qty = min_qty;
+        }
+        if let Some(tick) = s.quote_precision.and_then(pow10_neg) {
+            rules.tick_size = tick;
+        }
+        if let Some(min_notional) = s.quote_amount_precision {
+            rules.min_notional = min_notional.normalize();
+        }
+        if let Some(max_notional) = s.max_quote_amount {
+            rules.max_notional = max_notional.normalize();
+        }
+    }
+    Ok(rules)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,12 +299,14 @@ pub(crate) fn parse_tickers(
     received_at: Timestamp,
 ) -> Result<Vec<Quote>, ExchangeError> {
     let ep = kind.path();
+    // Idle or halted markets answer "0.00000000": no price, never a price of zero.
+    let price = |p: Option<Decimal>| p.filter(|p| *p > Decimal::ZERO);
     let quote = |symbol: &str, bid, ask, last, vol, ts: Option<i64>| {
         map.symbol(symbol).ok().map(|s| Quote {
             symbol: s.clone(),
-            bid,
-            ask,
-            last,
+            bid: price(bid),
+            ask: price(ask),
+            last: price(last),
             quote_volume_24h: vol,
             exchange_ts: ts.map(Timestamp::from_millis),
             received_at,
@@ -531,18 +546,83 @@ pub(crate) fn parse_order(endpoint: &str, body: &str, ctx: OrderCtx<'_>) -> Resu
     convert_order(w, ctx).map_err(|reason| ExchangeError::invalid_response(endpoint, reason, body))
 }
 
-/// A list of orders (`GET /api/v3/openOrders`).
+/// A list of orders (`GET /api/v3/openOrders`). A body that is not a list of orders fails;
+/// an order the bot cannot represent (a STOP_LOSS_LIMIT placed by hand, an unknown status) is
+/// listed in [`OpenOrders::unrecognised`] and the rest are returned.
 pub(crate) fn parse_orders(
     endpoint: &str,
     body: &str,
     ctx: OrderCtx<'_>,
-) -> Result<Vec<Order>, ExchangeError> {
-    let ws: Vec<OrderWire<'_>> = from_json(endpoint, body)?;
-    ws.into_iter()
-        .map(|w| {
-            convert_order(w, ctx).map_err(|reason| ExchangeError::invalid_response(endpoint, reason, body))
-        })
-        .collect()
+) -> Result<OpenOrders, ExchangeError> {
+    let raws: Vec<serde_json::Value> = from_json(endpoint, body)?;
+    let mut out = OpenOrders { orders: Vec::with_capacity(raws.len()), unrecognised: Vec::new() };
+    for raw in &raws {
+        let parsed =
+            OrderWire::deserialize(raw).map_err(|e| e.to_string()).and_then(|w| convert_order(w, ctx));
+        match parsed {
+            Ok(order) => out.orders.push(order),
+            Err(reason) => {
+                let field = |k: &str| match raw.get(k) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    _ => "?".to_owned(),
+                };
+                out.unrecognised.push(SkippedEntry {
+                    venue_name: format!("{}#{}", field("symbol"), field("orderId")),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TradeWire<'a> {
+    #[serde(borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(deserialize_with = "de_id")]
+    id: String,
+    #[serde(deserialize_with = "de_id")]
+    order_id: String,
+    #[serde(deserialize_with = "de_dec")]
+    price: Decimal,
+    #[serde(deserialize_with = "de_dec")]
+    qty: Decimal,
+    #[serde(deserialize_with = "de_dec")]
+    commission: Decimal,
+    #[serde(borrow)]
+    commission_asset: Cow<'a, str>,
+    #[serde(deserialize_with = "de_i64")]
+    time: i64,
+    is_buyer: bool,
+}
+
+/// `GET /api/v3/myTrades` (Binance and MEXC share the shape): own trades, oldest first.
+pub(crate) fn parse_my_trades(body: &str, map: &SymbolMap) -> Result<Vec<Fill>, ExchangeError> {
+    const EP: &str = "/api/v3/myTrades";
+    let trades: Vec<TradeWire<'_>> = from_json(EP, body)?;
+    let mut out = Vec::with_capacity(trades.len());
+    for t in trades {
+        let symbol = map
+            .symbol(&t.symbol)
+            .map_err(|e| ExchangeError::invalid_response(EP, format!("trade {}: {e}", t.id), body))?
+            .clone();
+        out.push(Fill {
+            trade_id: t.id,
+            order_id: OrderId(t.order_id),
+            symbol,
+            side: if t.is_buyer { Side::Buy } else { Side::Sell },
+            price: t.price,
+            quantity: t.qty,
+            fee: t.commission,
+            fee_asset: t.commission_asset.into_owned(),
+            ts: Timestamp::from_millis(t.time),
+        });
+    }
+    out.sort_by_key(|f| f.ts);
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -690,7 +770,7 @@ mod tests {
         let m = map();
         let body = raw.to_string();
         let orders = if raw.is_array() {
-            parse_orders("/api/v3/openOrders", &body, order_ctx(profile, &m)).unwrap()
+            parse_orders("/api/v3/openOrders", &body, order_ctx(profile, &m)).unwrap().orders
         } else {
             vec![parse_order("/api/v3/order", &body, order_ctx(profile, &m)).unwrap()]
         };
@@ -809,7 +889,7 @@ mod tests {
                         assert_eq!(o.status, OrderStatus::New);
                     }
                     "GET /api/v3/exchangeInfo" => {
-                        let rules = parse_exchange_info(&raw.to_string()).unwrap();
+                        let rules = parse_exchange_info(&raw.to_string()).unwrap().markets;
                         assert_eq!(rules.len(), raw["symbols"].as_array().unwrap().len());
                     }
                     _ => seen -= 1,
@@ -843,7 +923,7 @@ mod tests {
         check_orders(raw, &x);
         // clientOrderId null: the order is known by its venue id.
         let m = map();
-        let o = &parse_orders("/api/v3/allOrders", &raw.to_string(), order_ctx(&x, &m)).unwrap()[0];
+        let o = &parse_orders("/api/v3/allOrders", &raw.to_string(), order_ctx(&x, &m)).unwrap().orders[0];
         assert_eq!(o.client_order_id.as_str(), "C02__385413065019117569043");
         check_quotes(TickerKind::Day, &methods["fetchTicker"][0]["httpResponse"]);
         check_klines(&methods["fetchOHLCV"][0]["httpResponse"]);
@@ -869,7 +949,7 @@ mod tests {
     #[test]
     fn binance_markets_match_ccxt_precision_and_limits() {
         let (markets, body) = exchange_info_from_ccxt_markets("ccxt/markets/binance_spot_excerpt.json");
-        let rules = parse_exchange_info(&body).unwrap();
+        let rules = parse_exchange_info(&body).unwrap().markets;
         assert_eq!(rules.len(), 6);
         for r in &rules {
             let m = &markets[r.symbol.as_str()];
@@ -894,7 +974,7 @@ mod tests {
     #[test]
     fn mexc_markets_match_ccxt_precision_and_limits() {
         let (markets, body) = exchange_info_from_ccxt_markets("ccxt/markets/mexc_spot_excerpt.json");
-        let rules = parse_exchange_info(&body).unwrap();
+        let rules = parse_exchange_info(&body).unwrap().markets;
         assert_eq!(rules.len(), 6);
         for r in &rules {
             let m = &markets[r.symbol.as_str()];
@@ -915,7 +995,7 @@ mod tests {
             "symbol": "ETHBTC", "status": "TRADING", "baseAsset": "ETH", "quoteAsset": "BTC", "filters": filters
         }]})
         .to_string();
-        let r = &parse_exchange_info(&body).unwrap()[0];
+        let r = &parse_exchange_info(&body).unwrap().markets[0];
         let p = &f["filters"];
         assert_eq!(Some(r.tick_size), raw_dec(&p["PRICE_FILTER"], "tickSize"));
         assert_eq!(Some(r.step_size), raw_dec(&p["LOT_SIZE"], "stepSize"));
