@@ -1042,4 +1042,72 @@ mod tests {
         assert_eq!(parse_dec("1.000000000000000000000000000000").unwrap(), Decimal::ONE);
         assert!(parse_dec("abc").is_err());
     }
+
+    /// Issue 9 item 2: a listing the bot cannot represent (non-ASCII asset names, as on the
+    /// spot testnet) is skipped and named; the rest of the list is returned.
+    #[test]
+    fn unrepresentable_listing_is_skipped_and_named() {
+        let body = r#"{"symbols":[
+            {"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","quoteAsset":"USDT","filters":[]},
+            {"symbol":"币安人生USDT","status":"TRADING","baseAsset":"币安人生","quoteAsset":"USDT","filters":[]},
+            {"symbol":"BROKEN","status":"TRADING"},
+            {"symbol":"ETHUSDT","status":"TRADING","baseAsset":"ETH","quoteAsset":"USDT","filters":[]}
+        ]}"#;
+        let list = parse_exchange_info(body).unwrap();
+        let ids: Vec<&str> = list.markets.iter().map(|m| m.venue_id.as_str()).collect();
+        assert_eq!(ids, ["BTCUSDT", "ETHUSDT"]);
+        let skipped: Vec<&str> = list.skipped.iter().map(|s| s.venue_name.as_str()).collect();
+        assert_eq!(skipped, ["币安人生USDT", "BROKEN"]);
+        assert!(list.skipped.iter().all(|s| !s.reason.is_empty()));
+    }
+
+    /// Issue 9 item 2: a STOP_LOSS_LIMIT order placed by hand is reported, the rest returned.
+    #[test]
+    fn unknown_order_type_in_a_list_is_reported_not_fatal() {
+        let b = VenueProfile::binance_spot();
+        let m = map();
+        let body = r#"[
+            {"symbol":"BTCUSDT","orderId":1,"clientOrderId":"a","price":"1","origQty":"1","executedQty":"0","cummulativeQuoteQty":"0","status":"NEW","type":"LIMIT","side":"BUY","time":1},
+            {"symbol":"BTCUSDT","orderId":2,"clientOrderId":"b","price":"1","origQty":"1","executedQty":"0","cummulativeQuoteQty":"0","status":"NEW","type":"STOP_LOSS_LIMIT","side":"SELL","time":1},
+            {"symbol":"ETHUSDT","orderId":3,"clientOrderId":"c","price":"1","origQty":"1","executedQty":"0","cummulativeQuoteQty":"0","status":"NEW","type":"LIMIT","side":"SELL","time":1}
+        ]"#;
+        let open = parse_orders("/api/v3/openOrders", body, order_ctx(&b, &m)).unwrap();
+        assert_eq!(open.orders.iter().map(|o| o.id.0.as_str()).collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(open.unrecognised.len(), 1);
+        assert_eq!(open.unrecognised[0].venue_name, "BTCUSDT#2");
+        assert!(open.unrecognised[0].reason.contains("STOP_LOSS_LIMIT"), "{:?}", open.unrecognised);
+        assert!(parse_orders("/api/v3/openOrders", "{}", order_ctx(&b, &m)).is_err(), "not a list: an error");
+    }
+
+    /// Issue 9 item 3: "0.00000000" (idle or halted market) is no price.
+    #[test]
+    fn zero_prices_are_none() {
+        let book = r#"[{"symbol":"BTCUSDT","bidPrice":"0.00000000","bidQty":"0","askPrice":"0.00000000","askQty":"0"}]"#;
+        let q = &parse_tickers(TickerKind::Book, Shape::Many, book, &map(), Timestamp::EPOCH).unwrap()[0];
+        assert_eq!((q.bid, q.ask), (None, None));
+        assert_eq!(q.price(), None);
+        let day = r#"{"symbol":"BTCUSDT","bidPrice":"0.00000000","askPrice":"5.00","lastPrice":"0.00000000","quoteVolume":"0"}"#;
+        let q = &parse_tickers(TickerKind::Day, Shape::One, day, &map(), Timestamp::EPOCH).unwrap()[0];
+        assert_eq!((q.bid, q.ask, q.last), (None, Some(Decimal::new(5, 0)), None));
+    }
+
+    /// Issue 9 item 11: the documented myTrades answer becomes fills with fee and fee asset.
+    #[test]
+    fn my_trades_doc_example() {
+        let raw = json("binance_docs/my_trades.json");
+        let fills = parse_my_trades(&raw.to_string(), &map()).unwrap();
+        assert_eq!(fills.len(), 1);
+        let f = &fills[0];
+        let r = &raw[0];
+        assert_eq!(f.trade_id, "28457");
+        assert_eq!(f.order_id.0, "100234");
+        assert_eq!(f.symbol.as_str(), "BNB/BTC");
+        assert_eq!(f.side, Side::Buy);
+        assert_eq!(Some(f.price), raw_dec(r, "price"));
+        assert_eq!(Some(f.quantity), raw_dec(r, "qty"));
+        assert_eq!(Some(f.fee), raw_dec(r, "commission"));
+        assert_eq!(f.fee_asset, "BNB");
+        assert_eq!(f.ts.as_millis(), 1_499_865_549_590);
+        assert!(parse_my_trades("[{\"symbol\":\"BTCUSDT\"}]", &map()).is_err());
+    }
 }

@@ -42,13 +42,14 @@ mod config;
 mod error;
 mod faults;
 mod market;
+mod mexc;
 mod replay;
 mod server;
 mod sim;
 mod venue;
 mod weights;
 
-pub use config::{SimConfig, DEFAULT_API_KEY, DEFAULT_API_SECRET};
+pub use config::{Dialect, SimConfig, DEFAULT_API_KEY, DEFAULT_API_SECRET};
 pub use error::SimError;
 pub use faults::{Endpoint, Fault, FaultProfile, ScriptedFault};
 pub use replay::{load_ohlcv, ReplaySource};
