@@ -74,6 +74,13 @@ pub struct SimConfig {
     /// cannot represent, e.g. `币安人生USDT` as on Binance's spot testnet. They trade nowhere;
     /// they exist to test that clients skip them.
     pub unrepresentable_listings: Vec<String>,
+    /// Compress answers with gzip for clients that send `Accept-Encoding: gzip`, as Binance
+    /// does (default on).
+    pub gzip: bool,
+    /// Transfer-time model of a real network: when set, every HTTP answer is delayed by its
+    /// body size (after compression) divided by this many bytes per second, on top of the
+    /// latency. `None` (default): loopback speed.
+    pub bandwidth_bytes_per_sec: Option<u64>,
 }
 
 /// The REST dialect the simulator speaks over HTTP.
@@ -115,6 +122,8 @@ impl Default for SimConfig {
             order_visibility_delay: Duration::ZERO,
             dialect: Dialect::Binance,
             unrepresentable_listings: Vec::new(),
+            gzip: true,
+            bandwidth_bytes_per_sec: None,
         }
     }
 }
@@ -159,6 +168,9 @@ impl SimConfig {
                 format!("{:?}", self.order_visibility_delay),
                 "must not exceed acceptance_window (an order must show up within the window)",
             );
+        }
+        if self.bandwidth_bytes_per_sec == Some(0) {
+            return err("bandwidth_bytes_per_sec", "0".into(), "must be positive (or unset)");
         }
         if !(0.0..=60.0).contains(&self.drops_per_hour) {
             return err("drops_per_hour", self.drops_per_hour.to_string(), "must be 0..=60");

@@ -300,10 +300,49 @@ async fn handle(
     if !adm.post_delay.is_zero() {
         tokio::time::sleep(adm.post_delay).await;
     }
-    match result {
+    let resp = match result {
         Ok(json) => respond(200, json, used, None),
         Err(e) => error_response(&shared, e, used),
+    };
+    transfer(&shared, &headers, resp).await
+}
+
+/// Compresses the answer when the client accepts gzip (and the venue serves it), then waits
+/// the modelled transfer time of the body over the configured bandwidth.
+async fn transfer(shared: &Shared, headers: &HeaderMap, resp: Response) -> Response {
+    use std::io::Write as _;
+    let (gzip, bandwidth) = shared.sim.transfer();
+    let accepts_gzip = headers
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    if !(gzip && accepts_gzip) && bandwidth.is_none() {
+        return resp;
     }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return respond(500, ApiError::server_error().body(), None, None);
+    };
+    let bytes = if gzip && accepts_gzip {
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(bytes.len() / 4),
+            flate2::Compression::default(),
+        );
+        match enc.write_all(&bytes).and_then(|()| enc.finish()) {
+            Ok(compressed) => {
+                parts.headers.insert("content-encoding", HeaderValue::from_static("gzip"));
+                Bytes::from(compressed)
+            }
+            Err(_) => bytes,
+        }
+    } else {
+        bytes
+    };
+    if let Some(bps) = bandwidth {
+        let micros = (bytes.len() as u64).saturating_mul(1_000_000) / bps.max(1);
+        tokio::time::sleep(Duration::from_micros(micros)).await;
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// The signed-request checks: API key, signature, timestamp window.

@@ -49,6 +49,8 @@ struct Inner {
     visibility_delay: Duration,
     dialect: Dialect,
     unrepresentable: Vec<String>,
+    gzip: bool,
+    bandwidth: Option<u64>,
     /// Open orders placed "by hand" with a type the simulator does not model, as raw JSON.
     foreign_orders: Mutex<Vec<serde_json::Value>>,
     state: Mutex<State>,
@@ -134,6 +136,8 @@ impl SimExchange {
                 visibility_delay: config.order_visibility_delay,
                 dialect: config.dialect,
                 unrepresentable: config.unrepresentable_listings,
+                gzip: config.gzip,
+                bandwidth: config.bandwidth_bytes_per_sec,
                 foreign_orders: Mutex::new(Vec::new()),
                 state: Mutex::new(state),
             }),
@@ -370,6 +374,11 @@ impl SimExchange {
     /// The listings exchangeInfo shows that the bot's vocabulary cannot represent.
     pub(crate) fn unrepresentable_listings(&self) -> &[String] {
         &self.inner.unrepresentable
+    }
+
+    /// (serve gzip when asked, bytes per second of the modelled network).
+    pub(crate) fn transfer(&self) -> (bool, Option<u64>) {
+        (self.inner.gzip, self.inner.bandwidth)
     }
 
     /// The HTTP dialect.
