@@ -519,6 +519,12 @@ mod tests {
         f.check("fetchOpenOrders", "Spot one orders", &p, &open_orders(&p, Some("LTCUSDT")), &[]);
         f.check("fetchBalance", "Spot fetch balance", &p, &account(&p), &[]);
         f.check("fetchTime", "fetchTime", &p, &server_time(&p), &[]);
+        // Own trades (weight 20); we always send a limit, ccxt leaves the venue default.
+        let trades = my_trades(&p, "LTCUSDT", None, None, 500);
+        assert_eq!(trades.weight, 20);
+        f.check("fetchMyTrades", "Spot fetchMyTrades", &p, &trades, &["limit"]);
+        let by_order = my_trades(&p, "LTCUSDT", Some("7"), Some(trading_core::Timestamp::from_millis(1)), 10);
+        assert!(!by_order.params.iter().any(|(k, _)| *k == "startTime"), "orderId excludes a time range");
         // The cheapest plan for a few symbols is the 24h list (weight 2), exactly ccxt's call.
         for desc in ["spot fetch tickers with symbols", "spot tickers"] {
             let input = &f.case("fetchTickers", desc)["input"][0];
@@ -563,6 +569,19 @@ mod tests {
         f.check("fetchOpenOrders", "Spot open orders", &p, &open_orders(&p, Some("LTCUSDT")), &[]);
         f.check("fetchBalance", "Fetch spot Balance", &p, &account(&p), &[]);
         f.check("fetchTime", "fetchTime", &p, &server_time(&p), &[]);
+        // Own trades since a time: symbol, startTime, limit.
+        let since = trading_core::Timestamp::from_millis(1_699_457_638_000);
+        f.check(
+            "fetchMyTrades",
+            "Spot private trades",
+            &p,
+            &my_trades(&p, "LTCUSDT", None, Some(since), 5),
+            &[],
+        );
+        assert_eq!(
+            my_trades(&p, "LTCUSDT", None, None, 5000).params.last(),
+            Some(&("limit", "100".to_owned()))
+        );
         f.check("fetchTicker", "spot ticker", &p, &plan_tickers(&p, Some(&["BTCUSDT"])).call, &[]);
         // No symbols= list on MEXC: several symbols come from the all-symbols book ticker.
         let plan = plan_tickers(&p, Some(&["BTCUSDT", "ETHUSDT"]));

@@ -927,6 +927,17 @@ mod tests {
         assert_eq!(o.client_order_id.as_str(), "C02__385413065019117569043");
         check_quotes(TickerKind::Day, &methods["fetchTicker"][0]["httpResponse"]);
         check_klines(&methods["fetchOHLCV"][0]["httpResponse"]);
+        // MEXC's myTrades: string ids and times, null clientOrderId.
+        let raw = &methods["fetchMyTrades"][0]["httpResponse"];
+        let fills = parse_my_trades(&raw.to_string(), &m).unwrap();
+        assert_eq!(fills.len(), 1);
+        let f = &fills[0];
+        assert_eq!(
+            (f.trade_id.as_str(), f.order_id.0.as_str()),
+            ("dd44f79dda764c2e927a190ac5e7a1e5", "C02__385413065019117569043")
+        );
+        assert_eq!((f.side, f.quantity, f.fee_asset.as_str()), (Side::Sell, Decimal::from(1220), "USDT"));
+        assert_eq!(f.ts.as_millis(), 1_707_671_871_000);
     }
 
     fn exchange_info_from_ccxt_markets(rel: &str) -> (Value, String) {
