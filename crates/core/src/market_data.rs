@@ -33,23 +33,34 @@ pub struct Quote {
 
 impl Quote {
     /// The price a strategy should look at: the mid of bid and ask when both are there, else the
-    /// last trade, else whichever side exists.
+    /// last trade, else whichever side exists. Zero or negative values count as absent (a venue
+    /// sends `0` for an idle market), and a mid that does not fit a `Decimal` is `None`: venue
+    /// data never panics here.
     pub fn price(&self) -> Option<Decimal> {
-        match (self.bid, self.ask) {
-            (Some(b), Some(a)) if b > Decimal::ZERO && a > Decimal::ZERO => Some((b + a) / Decimal::TWO),
-            _ => self.last.or(self.bid).or(self.ask),
+        let positive = |v: Option<Decimal>| v.filter(|p| *p > Decimal::ZERO);
+        let (bid, ask) = (positive(self.bid), positive(self.ask));
+        match (bid, ask) {
+            (Some(b), Some(a)) => mid_of(b, a),
+            _ => positive(self.last).or(bid).or(ask),
         }
     }
 
-    /// Spread as a fraction of the mid price (`(ask - bid) / mid`), when both sides exist.
+    /// Spread as a fraction of the mid price (`(ask - bid) / mid`), when both sides exist and
+    /// are positive. Checked arithmetic: absurd venue values give `None`, never a panic.
     pub fn spread_ratio(&self) -> Option<Decimal> {
-        let (bid, ask) = (self.bid?, self.ask?);
-        let mid = (bid + ask) / Decimal::TWO;
-        if mid <= Decimal::ZERO {
-            return None;
-        }
-        Some((ask - bid) / mid)
+        let bid = self.bid.filter(|p| *p > Decimal::ZERO)?;
+        let ask = self.ask.filter(|p| *p > Decimal::ZERO)?;
+        let mid = mid_of(bid, ask)?;
+        ask.checked_sub(bid)?.checked_div(mid)
     }
+}
+
+/// `(a + b) / 2` without overflow: halves first, so two values near `Decimal::MAX` still have
+/// a mid. `None` only when the result cannot be represented.
+fn mid_of(a: Decimal, b: Decimal) -> Option<Decimal> {
+    a.checked_add(b)
+        .and_then(|s| s.checked_div(Decimal::TWO))
+        .or_else(|| (a.checked_div(Decimal::TWO)?).checked_add(b.checked_div(Decimal::TWO)?))
 }
 
 /// Candle width. The names are the exchange-neutral `1m`, `5m`, `1h`, ... (venues that spell
@@ -202,6 +213,24 @@ mod tests {
         assert_eq!(quote(None, Some(dec!(101)), Some(dec!(7))).price(), Some(dec!(7)));
         assert_eq!(quote(None, Some(dec!(101)), None).price(), Some(dec!(101)));
         assert_eq!(quote(None, None, None).price(), None);
+    }
+
+    #[test]
+    fn absurd_or_zero_venue_values_never_panic() {
+        let max = Decimal::MAX;
+        let big = Decimal::from(6) * Decimal::from(10u64.pow(14)) * Decimal::from(10u64.pow(14));
+        // (big + big) overflowed and panicked before; halving first gives the mid.
+        assert_eq!(quote(Some(big), Some(big), None).price(), Some(big));
+        assert_eq!(quote(Some(big), Some(big), None).spread_ratio(), Some(Decimal::ZERO));
+        let _ = quote(Some(max), Some(max), None).price();
+        // A negative bid is no bid.
+        assert_eq!(quote(Some(Decimal::MIN), Some(max), None).spread_ratio(), None);
+        let tiny = Decimal::new(1, 28);
+        assert!(quote(Some(tiny), Some(max), None).spread_ratio().is_some_and(|r| r <= Decimal::TWO));
+        // Zero means "no price".
+        assert_eq!(quote(Some(dec!(0)), Some(dec!(0)), Some(dec!(0))).price(), None);
+        assert_eq!(quote(Some(dec!(0)), Some(dec!(5)), Some(dec!(0))).price(), Some(dec!(5)));
+        assert_eq!(quote(Some(dec!(0)), Some(dec!(5)), None).spread_ratio(), None);
     }
 
     #[test]

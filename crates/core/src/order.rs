@@ -306,9 +306,13 @@ pub struct Order {
 }
 
 impl Order {
-    /// Average fill price, when something was filled.
+    /// Average fill price, when something was filled and the quotient fits a `Decimal`
+    /// (checked: absurd venue values give `None`, never a panic).
     pub fn average_price(&self) -> Option<Decimal> {
-        (self.filled_quantity > Decimal::ZERO).then(|| self.cumulative_quote / self.filled_quantity)
+        if self.filled_quantity <= Decimal::ZERO {
+            return None;
+        }
+        self.cumulative_quote.checked_div(self.filled_quantity)
     }
 
     /// Quantity still to fill (zero for terminal orders).
@@ -415,5 +419,27 @@ mod tests {
         assert_eq!(o.remaining_quantity(), dec!(1.5));
         o.status = OrderStatus::PartiallyCanceled;
         assert_eq!(o.remaining_quantity(), dec!(0));
+    }
+
+    #[test]
+    fn average_price_of_absurd_venue_values_is_none_not_a_panic() {
+        let o = Order {
+            id: OrderId("1".into()),
+            client_order_id: ClientOrderId::new("c1").unwrap(),
+            symbol: "BTC/USDT".parse().unwrap(),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            status: OrderStatus::Filled,
+            price: None,
+            quantity: dec!(1),
+            // Division overflowed (and panicked) before.
+            filled_quantity: Decimal::new(1, 28),
+            cumulative_quote: Decimal::MAX,
+            created_at: Timestamp::EPOCH,
+            updated_at: Timestamp::EPOCH,
+        };
+        assert_eq!(o.average_price(), None);
+        let q = Order { filled_quantity: Decimal::ZERO, ..o };
+        assert_eq!(q.average_price(), None);
     }
 }

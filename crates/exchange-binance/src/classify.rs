@@ -20,6 +20,10 @@ pub(crate) struct Failure<'a> {
     pub(crate) operation: &'static str,
     /// What the request was about (a symbol, an order), for error messages.
     pub(crate) subject: &'a str,
+    /// The one symbol the request named, if it named exactly one: what a "bad symbol" answer
+    /// is about. A list request leaves it `None` and a bad symbol is reported unnamed (the
+    /// caller splits the list), never as the whole list.
+    pub(crate) symbol: Option<&'a str>,
     /// Set for order placements: their outcome may be unknown.
     pub(crate) client_order_id: Option<&'a ClientOrderId>,
 }
@@ -32,6 +36,9 @@ pub(crate) enum Verdict {
     /// The timestamp was outside recvWindow: resync the clock offset and retry once (nothing
     /// was executed). Carries the error to return if the retry fails the same way.
     Resync(ExchangeError),
+    /// Too many new orders (Binance `-1015`): pause new orders only, for the order window
+    /// (or `retry_after` when the venue sent one); everything else goes on.
+    OrderLimited { error: ExchangeError, retry_after: Option<Duration> },
 }
 
 /// Classifies the reason of a venue's `-2010` rejection for the caller's logs.
@@ -54,12 +61,27 @@ pub(crate) fn classify(profile: &VenueProfile, f: Failure<'_>, now: Timestamp) -
     let codes = &profile.errors;
     let default_wait = f.retry_after.unwrap_or(profile.rate.window);
     let cid = f.client_order_id.cloned();
+    let api: Option<ApiError> = serde_json::from_str(f.body).ok();
+    if let Some(api) = &api {
+        if codes.order_rate_limited.contains(&api.code) {
+            let wait = f.retry_after.unwrap_or(profile.rate.order_window);
+            return Verdict::OrderLimited {
+                error: ExchangeError::RateLimited { retry_after: wait },
+                retry_after: f.retry_after,
+            };
+        }
+    }
     match f.status {
         429 => return Verdict::Fail(ExchangeError::RateLimited { retry_after: default_wait }),
         418 => return Verdict::Fail(ExchangeError::Banned { until: now + default_wait }),
+        // The web application firewall: back off (the whole venue pauses), never retry at
+        // full speed.
+        403 => {
+            let wait = f.retry_after.unwrap_or(profile.waf_backoff);
+            return Verdict::Fail(ExchangeError::RateLimited { retry_after: wait });
+        }
         _ => {}
     }
-    let api: Option<ApiError> = serde_json::from_str(f.body).ok();
     let Some(api) = api else {
         return Verdict::Fail(match f.status {
             500..=599 => ExchangeError::Unavailable {
@@ -78,7 +100,10 @@ pub(crate) fn classify(profile: &VenueProfile, f: Failure<'_>, now: Timestamp) -
     let code = api.code;
     let msg = api.msg;
     let err = if codes.bad_symbol.contains(&code) {
-        ExchangeError::BadSymbol { symbol: f.subject.to_owned(), message: format!("{msg} (code {code})") }
+        ExchangeError::BadSymbol {
+            symbol: f.symbol.unwrap_or("").to_owned(),
+            message: format!("{msg} (code {code}; request: {})", f.subject),
+        }
     } else if codes.not_found.contains(&code) {
         ExchangeError::OrderNotFound(format!("{}: {msg} (code {code})", f.subject))
     } else if codes.auth.contains(&code) {
@@ -117,13 +142,14 @@ mod tests {
             endpoint: "/api/v3/order",
             operation: "create_order",
             subject: "BTC/USDT",
+            symbol: Some("BTC/USDT"),
             client_order_id: cid,
         }
     }
 
     fn fail(profile: &VenueProfile, f: Failure<'_>) -> ExchangeError {
         match classify(profile, f, Timestamp::from_millis(1_000)) {
-            Verdict::Fail(e) | Verdict::Resync(e) => e,
+            Verdict::Fail(e) | Verdict::Resync(e) | Verdict::OrderLimited { error: e, .. } => e,
         }
     }
 
@@ -174,6 +200,60 @@ mod tests {
             check(&m, 400, code, "symbol not support api", "BadSymbol");
         }
         check(&m, 400, 700002, "Signature for this request is not valid.", "Auth");
+        check(&m, 400, 602, "Signature verification failed!", "Auth");
+        check(&m, 400, 700007, "No permission to access the endpoint.", "Auth");
+        // Issue 9 item 10: a missing parameter is a rejection of this request, not an auth
+        // failure that would stop the bot.
+        check(&m, 400, 700004, "Mandatory parameter 'symbol' was not sent.", "Rejected");
+        for code in [10073, 700003] {
+            let body = serde_json::json!({ "code": code, "msg": "Invalid request time" }).to_string();
+            let v = classify(&m, failure(400, &body, None), Timestamp::EPOCH);
+            assert!(matches!(v, Verdict::Resync(_)), "{code}: a clock resync, got {v:?}");
+        }
+    }
+
+    /// Issue 9 item 5: -1015 pauses new orders only, for the order window (no Retry-After).
+    #[test]
+    fn too_many_orders_pauses_orders_for_the_order_window() {
+        let b = VenueProfile::binance_spot();
+        let body =
+            r#"{"code":-1015,"msg":"Too many new orders; current limit is 100 orders per TEN_SECONDS."}"#;
+        match classify(&b, failure(429, body, None), Timestamp::EPOCH) {
+            Verdict::OrderLimited {
+                error: ExchangeError::RateLimited { retry_after },
+                retry_after: None,
+            } => {
+                assert_eq!(retry_after, Duration::from_secs(10))
+            }
+            other => panic!("expected OrderLimited, got {other:?}"),
+        }
+    }
+
+    /// Issue 9 item 6: a 403 from the web application firewall backs off.
+    #[test]
+    fn waf_403_is_a_back_off() {
+        let b = VenueProfile::binance_spot().with_waf_backoff(Duration::from_secs(42));
+        let e = fail(&b, failure(403, "<html>403 Forbidden</html>", None));
+        assert!(
+            matches!(e, ExchangeError::RateLimited { retry_after } if retry_after == Duration::from_secs(42)),
+            "{e:?}"
+        );
+    }
+
+    /// Issue 9 item 8: a bad symbol in a list request is reported unnamed, not as the list.
+    #[test]
+    fn bad_symbol_of_a_list_names_no_symbol() {
+        let b = VenueProfile::binance_spot();
+        let body = r#"{"code":-1121,"msg":"Invalid symbol."}"#;
+        let list = Failure { subject: "BTC/USDT,ETH/USDT", symbol: None, ..failure(400, body, None) };
+        match fail(&b, list) {
+            ExchangeError::BadSymbol { symbol, .. } => assert_eq!(symbol, ""),
+            other => panic!("{other:?}"),
+        }
+        match fail(&b, failure(400, body, None)) {
+            ExchangeError::BadSymbol { symbol, .. } => assert_eq!(symbol, "BTC/USDT"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `BinanceClient`: the reqwest-based [`Exchange`] implementation for every venue profile.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use trading_core::{
 };
 
 use crate::classify::{classify, Failure, Verdict};
-use crate::limiter::Limiter;
+use crate::limiter::{Limiter, OrderBudget};
 use crate::request::{self, Call, Kind, Method};
 use crate::sign::Signer;
 use crate::wire::{self, OrderCtx, Shape};
@@ -60,12 +60,37 @@ pub struct ClientConfig {
     pub clock: Arc<dyn Clock>,
     /// Timeouts per request kind.
     pub timeouts: Timeouts,
+    /// The weight reserved for order traffic and how long an order may wait for budget.
+    pub order_budget: OrderBudget,
+    /// Ask for gzip-compressed answers (`Accept-Encoding: gzip`). On by default: the
+    /// all-symbols ticker answers shrink several-fold and a poll over a real network finishes
+    /// sooner (see `examples/gzip_poll.rs` for the measurement).
+    pub gzip: bool,
 }
 
 impl ClientConfig {
-    /// A public-data config with default timeouts.
+    /// A public-data config with default timeouts and order budget.
     pub fn new(profile: VenueProfile, clock: Arc<dyn Clock>) -> Self {
-        ClientConfig { profile, credentials: None, clock, timeouts: Timeouts::default() }
+        ClientConfig {
+            profile,
+            credentials: None,
+            clock,
+            timeouts: Timeouts::default(),
+            order_budget: OrderBudget::default(),
+            gzip: true,
+        }
+    }
+
+    /// Turns gzip-compressed answers on or off.
+    pub fn with_gzip(mut self, gzip: bool) -> Self {
+        self.gzip = gzip;
+        self
+    }
+
+    /// Replaces the order budget (reserved weight share, longest wait of an order request).
+    pub fn with_order_budget(mut self, order_budget: OrderBudget) -> Self {
+        self.order_budget = order_budget;
+        self
     }
 
     /// Adds credentials (needed for orders and balances).
@@ -84,6 +109,7 @@ impl ClientConfig {
 #[derive(Debug)]
 struct Markets {
     map: SymbolMap,
+    list: MarketList,
 }
 
 struct Inner {
@@ -97,6 +123,10 @@ struct Inner {
     offset_ms: AtomicI64,
     synced: AtomicBool,
     markets: RwLock<Option<Arc<Markets>>>,
+    /// Held while a market list is being loaded: concurrent loads share one request.
+    loading: tokio::sync::Mutex<()>,
+    /// Counts completed market-list loads.
+    loads: AtomicU64,
 }
 
 /// A REST client for Binance spot, its testnet, MEXC spot v3, or a Binance-compatible server
@@ -126,12 +156,19 @@ impl std::fmt::Debug for BinanceClient {
 struct Ctx<'a> {
     operation: &'static str,
     subject: &'a str,
+    /// The one symbol the request names, when it names exactly one.
+    symbol: Option<&'a str>,
     client_order_id: Option<&'a ClientOrderId>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(operation: &'static str, subject: &'a str) -> Self {
-        Ctx { operation, subject, client_order_id: None }
+        Ctx { operation, subject, symbol: None, client_order_id: None }
+    }
+
+    fn about(mut self, symbol: &'a Symbol) -> Self {
+        self.symbol = Some(symbol.as_str());
+        self
     }
 }
 
@@ -143,8 +180,9 @@ impl BinanceClient {
     /// Builds the client: the HTTP connection pool (rustls) and the venue's limiter. No request
     /// is sent until the first call.
     pub fn new(config: ClientConfig) -> Result<BinanceClient, ClientError> {
-        let ClientConfig { profile, credentials, clock, timeouts } = config;
+        let ClientConfig { profile, credentials, clock, timeouts, order_budget, gzip } = config;
         let http = reqwest::Client::builder()
+            .gzip(gzip)
             .connect_timeout(timeouts.connect)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
@@ -161,7 +199,7 @@ impl BinanceClient {
             }
             None => (None, None),
         };
-        let limiter = Limiter::new(&profile.rate);
+        let limiter = Limiter::new(&profile.rate, profile.rate_scope, order_budget);
         Ok(BinanceClient {
             inner: Arc::new(Inner {
                 profile,
@@ -174,6 +212,8 @@ impl BinanceClient {
                 offset_ms: AtomicI64::new(0),
                 synced: AtomicBool::new(false),
                 markets: RwLock::new(None),
+                loading: tokio::sync::Mutex::new(()),
+                loads: AtomicU64::new(0),
             }),
         })
     }
@@ -240,7 +280,7 @@ impl BinanceClient {
         loop {
             match self.send_once(call, ctx).await? {
                 Ok(body) => return Ok(body),
-                Err(Verdict::Fail(err)) => return Err(err),
+                Err(Verdict::Fail(err) | Verdict::OrderLimited { error: err, .. }) => return Err(err),
                 Err(Verdict::Resync(err)) => {
                     if resynced {
                         return Err(err);
@@ -255,8 +295,9 @@ impl BinanceClient {
 
     async fn send_once(&self, call: &Call, ctx: Ctx<'_>) -> Result<Result<String, Verdict>, ExchangeError> {
         let inner = &self.inner;
-        inner.limiter.acquire(call.weight, call.budget, || self.server_now_ms()).await?;
-        let encoded = request::encode(call, &inner.profile, self.server_now_ms(), inner.signer.as_ref());
+        inner.limiter.acquire(call.weight, call.budget, call.path, || self.server_now_ms()).await?;
+        let sent_ms = self.server_now_ms();
+        let encoded = request::encode(call, &inner.profile, sent_ms, inner.signer.as_ref());
         let mut url =
             String::with_capacity(inner.profile.base_url.len() + call.path.len() + encoded.query.len() + 1);
         url.push_str(&inner.profile.base_url);
@@ -300,11 +341,12 @@ impl BinanceClient {
         let status = resp.status().as_u16();
         let headers = resp.headers();
         let server_ms = self.server_now_ms();
+        // The counts belong to the window the request was sent in, not the one it came back in.
         if let Some(used) = header_u32(headers, "x-mbx-used-weight-1m") {
-            inner.limiter.observe_used_weight(used, server_ms);
+            inner.limiter.observe_used_weight(used, sent_ms, server_ms);
         }
         if let Some(count) = header_u32(headers, "x-mbx-order-count-10s") {
-            inner.limiter.observe_order_count(count, server_ms);
+            inner.limiter.observe_order_count(count, sent_ms, server_ms);
         }
         let retry_after =
             header_u32(headers, RETRY_AFTER.as_str()).map(|s| Duration::from_secs(u64::from(s)));
@@ -319,6 +361,7 @@ impl BinanceClient {
             endpoint: call.path,
             operation: ctx.operation,
             subject: ctx.subject,
+            symbol: ctx.symbol,
             client_order_id: ctx.client_order_id,
         };
         let verdict = classify(&inner.profile, failure, inner.clock.now());
@@ -331,6 +374,11 @@ impl BinanceClient {
                 let wait = until.saturating_since(inner.clock.now());
                 tracing::error!(venue = %inner.profile.name, %until, "IP banned; pausing");
                 inner.limiter.pause_for(wait, Some(*until));
+            }
+            Verdict::OrderLimited { retry_after, .. } => {
+                let wait = retry_after.unwrap_or(inner.limiter.order_window());
+                tracing::warn!(venue = %inner.profile.name, ?wait, "too many new orders; pausing new orders only");
+                inner.limiter.pause_orders(*retry_after);
             }
             _ => {}
         }
@@ -347,6 +395,44 @@ impl BinanceClient {
             message: "market list not available".into(),
             client_order_id: None,
         })
+    }
+
+    /// Loads the market list; callers that arrive while a load is in flight wait for it and
+    /// share its answer (one exchangeInfo request, weight 20, for any number of them).
+    async fn load_shared(&self) -> Result<Arc<Markets>, ExchangeError> {
+        let seen = self.inner.loads.load(Ordering::SeqCst);
+        let _loading = self.inner.loading.lock().await;
+        if self.inner.loads.load(Ordering::SeqCst) != seen {
+            if let Some(m) = self.inner.markets.read().clone() {
+                return Ok(m);
+            }
+        }
+        let call = request::exchange_info(&self.inner.profile);
+        let body = self.send(&call, Ctx::new("load_markets", "exchangeInfo")).await?;
+        let parsed = wire::parse_exchange_info(&body)?;
+        let mut map = SymbolMap::default();
+        let mut list =
+            MarketList { markets: Vec::with_capacity(parsed.markets.len()), skipped: parsed.skipped };
+        for r in parsed.markets {
+            match map.insert(&r.venue_id, r.symbol.clone()) {
+                Ok(()) => list.markets.push(r),
+                Err(e) => {
+                    list.skipped.push(SkippedEntry { venue_name: r.venue_id.clone(), reason: e.to_string() })
+                }
+            }
+        }
+        if !list.skipped.is_empty() {
+            tracing::warn!(
+                venue = %self.inner.profile.name,
+                skipped = list.skipped.len(),
+                first = %list.skipped[0].venue_name,
+                "listings the bot cannot represent were skipped"
+            );
+        }
+        let markets = Arc::new(Markets { map, list });
+        *self.inner.markets.write() = Some(markets.clone());
+        self.inner.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(markets)
     }
 
     fn venue_id<'m>(&self, markets: &'m Markets, symbol: &Symbol) -> Result<&'m str, ExchangeError> {
@@ -380,22 +466,7 @@ impl Exchange for BinanceClient {
     }
 
     async fn load_markets(&self) -> Result<MarketList, ExchangeError> {
-        let call = request::exchange_info(&self.inner.profile);
-        let body = self.send(&call, Ctx::new("load_markets", "exchangeInfo")).await?;
-        let rules = wire::parse_exchange_info(&body)?;
-        let mut map = SymbolMap::default();
-        let mut markets = Vec::with_capacity(rules.len());
-        let mut skipped = Vec::new();
-        for r in rules {
-            match map.insert(&r.venue_id, r.symbol.clone()) {
-                Ok(()) => markets.push(r),
-                Err(e) => {
-                    skipped.push(SkippedEntry { venue_name: r.venue_id.clone(), reason: e.to_string() })
-                }
-            }
-        }
-        *self.inner.markets.write() = Some(Arc::new(Markets { map }));
-        Ok(MarketList { markets, skipped })
+        Ok(self.load_shared().await?.list.clone())
     }
 
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError> {
@@ -410,10 +481,15 @@ impl Exchange for BinanceClient {
         let plan = request::plan_tickers(&self.inner.profile, ids.as_deref());
         let subject = match symbols {
             Some([one]) => one.to_string(),
-            Some(list) => list.iter().map(Symbol::as_str).collect::<Vec<_>>().join(","),
+            Some(list) => format!("{} symbols", list.len()),
             None => "all symbols".to_owned(),
         };
-        let body = self.send(&plan.call, Ctx::new("fetch_tickers", &subject)).await?;
+        // A bad-symbol answer names the symbol only when the request named exactly one.
+        let ctx = match symbols {
+            Some([one]) => Ctx::new("fetch_tickers", &subject).about(one),
+            _ => Ctx::new("fetch_tickers", &subject),
+        };
+        let body = self.send(&plan.call, ctx).await?;
         let quotes = wire::parse_tickers(plan.kind, plan.shape, &body, &markets.map, self.inner.clock.now())?;
         let Some(wanted) = symbols else {
             return Ok(quotes);
@@ -438,7 +514,7 @@ impl Exchange for BinanceClient {
         let markets = self.markets().await?;
         let id = self.venue_id(&markets, &req.symbol)?;
         let call = request::klines(&self.inner.profile, id, req.interval, req.since, req.limit)?;
-        let body = self.send(&call, Ctx::new("fetch_ohlcv", req.symbol.as_str())).await?;
+        let body = self.send(&call, Ctx::new("fetch_ohlcv", req.symbol.as_str()).about(&req.symbol)).await?;
         wire::parse_klines(&body)
     }
 
@@ -449,16 +525,32 @@ impl Exchange for BinanceClient {
         let ctx = Ctx {
             operation: "create_order",
             subject: req.symbol.as_str(),
+            symbol: Some(req.symbol.as_str()),
             client_order_id: Some(&req.client_order_id),
         };
         let body = self.send(&call, ctx).await?;
         let order_ctx = OrderCtx { request: Some(req), ..self.order_ctx(&markets) };
-        wire::parse_order(call.path, &body, order_ctx).map_err(|e| {
+        let accepted = wire::parse_order(call.path, &body, order_ctx).map_err(|e| {
             // The venue accepted the order (2xx) but we cannot read what it says: the caller
             // must look the client order id up, exactly as after a timeout.
             ExchangeError::Unavailable {
                 operation: "create_order",
                 message: format!("order accepted but the answer is unreadable: {e}"),
+                client_order_id: Some(req.client_order_id.clone()),
+            }
+        })?;
+        if self.inner.profile.create_answer_has_status {
+            return Ok(accepted);
+        }
+        // MEXC's answer says neither status nor fill: ask. If the query fails, the order's
+        // state is unknown (never "new, 0 filled"): the caller resolves it by client order id.
+        self.fetch_order(&req.symbol, &OrderRef::Exchange(accepted.id.clone())).await.map_err(|e| {
+            ExchangeError::Unavailable {
+                operation: "create_order",
+                message: format!(
+                    "order {} accepted; its state is unknown (the follow-up query failed: {e})",
+                    accepted.id
+                ),
                 client_order_id: Some(req.client_order_id.clone()),
             }
         })
@@ -469,7 +561,7 @@ impl Exchange for BinanceClient {
         let id = self.venue_id(&markets, symbol)?;
         let call = request::cancel_order(&self.inner.profile, id, order);
         let subject = format!("{symbol} {}", ref_text(order));
-        let body = self.send(&call, Ctx::new("cancel_order", &subject)).await?;
+        let body = self.send(&call, Ctx::new("cancel_order", &subject).about(symbol)).await?;
         wire::parse_order(call.path, &body, self.order_ctx(&markets))
     }
 
@@ -478,7 +570,7 @@ impl Exchange for BinanceClient {
         let id = self.venue_id(&markets, symbol)?;
         let call = request::query_order(&self.inner.profile, id, order);
         let subject = format!("{symbol} {}", ref_text(order));
-        let body = self.send(&call, Ctx::new("fetch_order", &subject)).await?;
+        let body = self.send(&call, Ctx::new("fetch_order", &subject).about(symbol)).await?;
         wire::parse_order(call.path, &body, self.order_ctx(&markets))
     }
 
@@ -487,16 +579,24 @@ impl Exchange for BinanceClient {
         let id = symbol.map(|s| self.venue_id(&markets, s)).transpose()?;
         let call = request::open_orders(&self.inner.profile, id);
         let subject = symbol.map_or_else(|| "all symbols".to_owned(), Symbol::to_string);
-        let body = self.send(&call, Ctx::new("fetch_open_orders", &subject)).await?;
-        let orders = wire::parse_orders(call.path, &body, self.order_ctx(&markets))?;
-        Ok(OpenOrders { orders, unrecognised: Vec::new() })
+        let mut ctx = Ctx::new("fetch_open_orders", &subject);
+        ctx.symbol = symbol.map(Symbol::as_str);
+        let body = self.send(&call, ctx).await?;
+        let open: OpenOrders = wire::parse_orders(call.path, &body, self.order_ctx(&markets))?;
+        for skipped in &open.unrecognised {
+            tracing::warn!(venue = %self.inner.profile.name, order = %skipped.venue_name, reason = %skipped.reason, "open order not understood; skipped");
+        }
+        Ok(open)
     }
 
     async fn fetch_fills(&self, query: &FillQuery) -> Result<Vec<Fill>, ExchangeError> {
-        Err(ExchangeError::InvalidRequest(format!(
-            "fetch_fills({}) is not available on {} yet",
-            query.symbol, self.inner.profile.name
-        )))
+        let markets = self.markets().await?;
+        let id = self.venue_id(&markets, &query.symbol)?;
+        let order_id = query.order_id.as_ref().map(|o| o.0.as_str());
+        let call = request::my_trades(&self.inner.profile, id, order_id, query.since, query.limit);
+        let body =
+            self.send(&call, Ctx::new("fetch_fills", query.symbol.as_str()).about(&query.symbol)).await?;
+        wire::parse_my_trades(&body, &markets.map)
     }
 
     async fn resolve_order(

@@ -18,10 +18,14 @@
 //! - [`Signer`]: HMAC-SHA256 request signing.
 //! - [`parse_ticker_array`]: the ticker parser, for recorded payloads and benchmarks.
 //!
-//! Requests pass a weight-aware limiter (a `governor` GCRA plus a fixed-window counter on the
-//! venue's clock, corrected from `X-MBX-USED-WEIGHT-1M`); after a 429/418 nothing is sent to the
-//! venue until `Retry-After` has passed. Signed requests carry the server-time offset measured
-//! at first use; a `-1021` timestamp rejection resyncs once and retries.
+//! Requests pass a weight-aware limiter (fixed-window counters on the venue's clock: one per
+//! venue for Binance, one per endpoint for MEXC, corrected from `X-MBX-USED-WEIGHT-1M`). A share
+//! of every window is reserved for order traffic and an order waits for budget at most
+//! [`OrderBudget::max_wait`]; after a 429/418/403 nothing is sent to the venue until
+//! `Retry-After` has passed, and Binance's `-1015` (too many new orders) pauses new orders only.
+//! Signed requests carry the server-time offset measured at first use; a `-1021` timestamp
+//! rejection resyncs once and retries. An unknown order outcome is resolved by repeated
+//! lookups until the venue's acceptance window has passed ([`exchange::resolve_by_lookup`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -53,6 +57,7 @@ mod wire;
 pub use client::{BinanceClient, ClientConfig, Timeouts};
 pub use credentials::Credentials;
 pub use error::ClientError;
+pub use limiter::OrderBudget;
 pub use profile::{Venue, VenueProfile};
 pub use sign::Signer;
 pub use wire::{parse_ticker_array, TickerEndpoint};

@@ -6,6 +6,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use exchange::{Capabilities, EndpointWeights, RateBudget};
+
+use crate::limiter::Scope;
 use trading_core::{Interval, OrderStatus};
 
 /// The venue family a profile speaks to; decides the credential variables.
@@ -59,6 +61,8 @@ pub(crate) struct Weights {
     pub(crate) open_orders_single: u32,
     pub(crate) open_orders_all: u32,
     pub(crate) account: u32,
+    /// The account's own trades (`myTrades`).
+    pub(crate) my_trades: u32,
 }
 
 impl Weights {
@@ -79,6 +83,8 @@ pub(crate) struct ErrorCodes {
     /// Timestamp outside recvWindow: resync the clock offset and retry once.
     pub(crate) timestamp: &'static [i64],
     pub(crate) rate_limited: &'static [i64],
+    /// Too many new orders (Binance `-1015`): pause new orders only, for the order window.
+    pub(crate) order_rate_limited: &'static [i64],
 }
 
 /// How a limit order's time in force is expressed.
@@ -123,6 +129,17 @@ pub struct VenueProfile {
     /// mapped to [`OrderStatus::PartiallyCanceled`] by the client.
     pub(crate) reports_partially_canceled: bool,
     pub(crate) recv_window: Duration,
+    /// How long after `recvWindow` the venue's backend may still act on an accepted request.
+    pub(crate) backend_timeout: Duration,
+    /// How the venue counts request weight (one window, or one per endpoint).
+    pub(crate) rate_scope: Scope,
+    /// The create-order answer says the order's status and fill (Binance `RESULT`); when it
+    /// does not (MEXC), the client follows it with an order query.
+    pub(crate) create_answer_has_status: bool,
+    /// Pause after an HTTP 403 (the venue's web application firewall) without `Retry-After`.
+    pub(crate) waf_backoff: Duration,
+    /// Most trades one `myTrades` request returns.
+    pub(crate) max_trades: u32,
 }
 
 const BINANCE_INTERVALS: &[(Interval, &str)] = &[
@@ -179,6 +196,7 @@ impl VenueProfile {
                 open_orders_single: 6,
                 open_orders_all: 80,
                 account: 20,
+                my_trades: 20,
             },
             rate: RateBudget {
                 weight_per_window: nz(6000),
@@ -194,13 +212,19 @@ impl VenueProfile {
                 auth: &[-1002, -1022, -2014, -2015],
                 outcome_unknown: &[-1000, -1001, -1006, -1007, -1008],
                 timestamp: &[-1021],
-                rate_limited: &[-1003, -1015],
+                rate_limited: &[-1003],
+                order_rate_limited: &[-1015],
             },
             tif_style: TifStyle::Param,
             post_params: ParamPlacement::Body,
             order_resp_type: Some("RESULT"),
             reports_partially_canceled: false,
             recv_window: Duration::from_millis(5000),
+            backend_timeout: BACKEND_TIMEOUT,
+            rate_scope: Scope::Venue,
+            create_answer_has_status: true,
+            waf_backoff: Duration::from_secs(60),
+            max_trades: 1000,
         }
     }
 
@@ -213,8 +237,11 @@ impl VenueProfile {
         }
     }
 
-    /// MEXC spot v3, `https://api.mexc.com`. 500 weight per 10 s per IP; no `symbols=` list
-    /// for tickers; time in force encoded in the order type; `PARTIALLY_CANCELED` reported.
+    /// MEXC spot v3, `https://api.mexc.com`. Each endpoint has its own independent limit of
+    /// 500 weight per 10 s (IP-limited and account-limited endpoints apart), so polling one
+    /// endpoint never throttles orders; no `symbols=` list for tickers; time in force encoded
+    /// in the order type; `PARTIALLY_CANCELED` reported; the create-order answer has no status
+    /// (the client follows it with a query).
     pub fn mexc_spot() -> Self {
         VenueProfile {
             name: "mexc".into(),
@@ -237,6 +264,7 @@ impl VenueProfile {
                 open_orders_single: 3,
                 open_orders_all: 3,
                 account: 10,
+                my_trades: 10,
             },
             rate: RateBudget {
                 weight_per_window: nz(500),
@@ -249,16 +277,26 @@ impl VenueProfile {
             errors: ErrorCodes {
                 bad_symbol: &[-1121, 10007, 30014, 30021],
                 not_found: &[-2011, -2013],
-                auth: &[-1022, -2015, 10072, 700002, 700004],
+                // 602 signature verification failed, 10072 invalid access key, 700002
+                // signature invalid, 700007 no permission for this endpoint. (700004 is a
+                // missing or malformed parameter: a plain rejection, not an auth failure.)
+                auth: &[-1022, -2015, 602, 10072, 700002, 700007],
                 outcome_unknown: &[-1000, -1001, -1007],
-                timestamp: &[-1021, 700003],
+                // 10073 invalid request time, 700003 timestamp outside recvWindow: resync.
+                timestamp: &[-1021, 10073, 700003],
                 rate_limited: &[-1003, 429],
+                order_rate_limited: &[],
             },
             tif_style: TifStyle::OrderType,
             post_params: ParamPlacement::Query,
             order_resp_type: None,
             reports_partially_canceled: true,
             recv_window: Duration::from_millis(5000),
+            backend_timeout: BACKEND_TIMEOUT,
+            rate_scope: Scope::PerEndpoint,
+            create_answer_has_status: false,
+            waf_backoff: Duration::from_secs(60),
+            max_trades: 100,
         }
     }
 
@@ -293,6 +331,22 @@ impl VenueProfile {
         }
         self.recv_window = recv_window;
         Ok(self)
+    }
+
+    /// Sets the venue's backend timeout: how long after a request's `recvWindow` the venue may
+    /// still act on it (Binance: 10 s). With `recvWindow` it makes the acceptance window
+    /// after which a "not found" proves an order absent ([`Capabilities::acceptance_window`]).
+    /// A short one is for tests against the simulator configured likewise.
+    pub fn with_backend_timeout(mut self, backend_timeout: Duration) -> Self {
+        self.backend_timeout = backend_timeout;
+        self
+    }
+
+    /// Sets the pause after an HTTP 403 (web application firewall) that carries no
+    /// `Retry-After`.
+    pub fn with_waf_backoff(mut self, backoff: Duration) -> Self {
+        self.waf_backoff = backoff;
+        self
     }
 
     /// The venue name.
@@ -361,7 +415,7 @@ impl VenueProfile {
             },
             rate: self.rate,
             max_klines: self.max_klines,
-            acceptance_window: self.recv_window + BACKEND_TIMEOUT,
+            acceptance_window: self.recv_window + self.backend_timeout,
         }
     }
 }

@@ -284,14 +284,42 @@ fn order_ref_param(order: &OrderRef) -> (&'static str, String) {
     }
 }
 
+/// `GET /api/v3/order`: order traffic (the reserved budget, a bounded wait).
 pub(crate) fn query_order(p: &VenueProfile, venue_id: &str, order: &OrderRef) -> Call {
     let params = vec![("symbol", venue_id.to_owned()), order_ref_param(order)];
-    Call::private(Method::Get, "/api/v3/order", p.weights.order_query, Kind::Order, params)
+    let mut call = Call::private(Method::Get, "/api/v3/order", p.weights.order_query, Kind::Order, params);
+    call.budget = Budget::OrderTraffic;
+    call
 }
 
+/// `DELETE /api/v3/order`: order traffic, never held back by the order-count limit.
 pub(crate) fn cancel_order(p: &VenueProfile, venue_id: &str, order: &OrderRef) -> Call {
     let params = vec![("symbol", venue_id.to_owned()), order_ref_param(order)];
-    Call::private(Method::Delete, "/api/v3/order", p.weights.order_cancel, Kind::Order, params)
+    let mut call =
+        Call::private(Method::Delete, "/api/v3/order", p.weights.order_cancel, Kind::Order, params);
+    call.budget = Budget::OrderTraffic;
+    call
+}
+
+/// `GET /api/v3/myTrades` (Binance weight 20, at most 1000 trades; MEXC weight 10, at most
+/// 100): the account's own trades of one market, by order or since a time. Binance accepts
+/// `orderId` only without a time range, so an order id takes precedence over `since`; a
+/// `startTime` alone covers the 24 h after it.
+pub(crate) fn my_trades(
+    p: &VenueProfile,
+    venue_id: &str,
+    order_id: Option<&str>,
+    since: Option<trading_core::Timestamp>,
+    limit: u32,
+) -> Call {
+    let mut params = vec![("symbol", venue_id.to_owned())];
+    match (order_id, since) {
+        (Some(id), _) => params.push(("orderId", id.to_owned())),
+        (None, Some(since)) => params.push(("startTime", since.as_millis().to_string())),
+        (None, None) => {}
+    }
+    params.push(("limit", limit.clamp(1, p.max_trades).to_string()));
+    Call::private(Method::Get, "/api/v3/myTrades", p.weights.my_trades, Kind::Account, params)
 }
 
 pub(crate) fn open_orders(p: &VenueProfile, venue_id: Option<&str>) -> Call {
@@ -491,6 +519,12 @@ mod tests {
         f.check("fetchOpenOrders", "Spot one orders", &p, &open_orders(&p, Some("LTCUSDT")), &[]);
         f.check("fetchBalance", "Spot fetch balance", &p, &account(&p), &[]);
         f.check("fetchTime", "fetchTime", &p, &server_time(&p), &[]);
+        // Own trades (weight 20); we always send a limit, ccxt leaves the venue default.
+        let trades = my_trades(&p, "LTCUSDT", None, None, 500);
+        assert_eq!(trades.weight, 20);
+        f.check("fetchMyTrades", "Spot fetchMyTrades", &p, &trades, &["limit"]);
+        let by_order = my_trades(&p, "LTCUSDT", Some("7"), Some(trading_core::Timestamp::from_millis(1)), 10);
+        assert!(!by_order.params.iter().any(|(k, _)| *k == "startTime"), "orderId excludes a time range");
         // The cheapest plan for a few symbols is the 24h list (weight 2), exactly ccxt's call.
         for desc in ["spot fetch tickers with symbols", "spot tickers"] {
             let input = &f.case("fetchTickers", desc)["input"][0];
@@ -535,6 +569,19 @@ mod tests {
         f.check("fetchOpenOrders", "Spot open orders", &p, &open_orders(&p, Some("LTCUSDT")), &[]);
         f.check("fetchBalance", "Fetch spot Balance", &p, &account(&p), &[]);
         f.check("fetchTime", "fetchTime", &p, &server_time(&p), &[]);
+        // Own trades since a time: symbol, startTime, limit.
+        let since = trading_core::Timestamp::from_millis(1_699_457_638_000);
+        f.check(
+            "fetchMyTrades",
+            "Spot private trades",
+            &p,
+            &my_trades(&p, "LTCUSDT", None, Some(since), 5),
+            &[],
+        );
+        assert_eq!(
+            my_trades(&p, "LTCUSDT", None, None, 5000).params.last(),
+            Some(&("limit", "100".to_owned()))
+        );
         f.check("fetchTicker", "spot ticker", &p, &plan_tickers(&p, Some(&["BTCUSDT"])).call, &[]);
         // No symbols= list on MEXC: several symbols come from the all-symbols book ticker.
         let plan = plan_tickers(&p, Some(&["BTCUSDT", "ETHUSDT"]));

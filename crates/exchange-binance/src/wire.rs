@@ -6,12 +6,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use exchange::ExchangeError;
+use exchange::{ExchangeError, MarketList, OpenOrders, SkippedEntry};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use trading_core::{
-    Balance, Candle, ClientOrderId, MarketRules, MarketStatus, Order, OrderId, OrderRequest, OrderType,
+    Balance, Candle, ClientOrderId, Fill, MarketRules, MarketStatus, Order, OrderId, OrderRequest, OrderType,
     Quote, Side, SymbolFilter, SymbolMap, Timestamp,
 };
 
@@ -125,9 +125,10 @@ pub(crate) fn parse_server_time(body: &str) -> Result<Timestamp, ExchangeError> 
 }
 
 #[derive(Deserialize)]
-struct ExchangeInfo<'a> {
-    #[serde(borrow)]
-    symbols: Vec<SymbolInfo<'a>>,
+struct ExchangeInfo {
+    /// Kept raw: each entry is parsed on its own, so one the bot cannot represent is skipped
+    /// and named instead of failing the list.
+    symbols: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -179,43 +180,55 @@ fn pow10_neg(places: i64) -> Option<Decimal> {
     u32::try_from(places).ok().filter(|p| *p <= 28).map(|p| Decimal::new(1, p))
 }
 
-/// `GET /api/v3/exchangeInfo` into rules, skipping nothing: a symbol whose asset codes are not
-/// valid workspace codes fails the call with the symbol named.
-pub(crate) fn parse_exchange_info(body: &str) -> Result<Vec<MarketRules>, ExchangeError> {
+/// `GET /api/v3/exchangeInfo` into rules. A body that is not an exchangeInfo answer fails;
+/// a listing the bot cannot represent (a non-ASCII asset name, filters that contradict each
+/// other, a missing field) is skipped and named in [`MarketList::skipped`], never fatal.
+pub(crate) fn parse_exchange_info(body: &str) -> Result<MarketList, ExchangeError> {
     const EP: &str = "/api/v3/exchangeInfo";
-    let info: ExchangeInfo<'_> = from_json(EP, body)?;
-    let mut out = Vec::with_capacity(info.symbols.len());
-    for s in info.symbols {
-        let bad = |reason: String| {
-            ExchangeError::invalid_response(EP, format!("symbol {}: {reason}", s.symbol), body)
-        };
-        let symbol =
-            trading_core::Symbol::new(&s.base_asset, &s.quote_asset).map_err(|e| bad(e.to_string()))?;
-        let status = market_status(&s.status, s.is_spot_trading_allowed);
-        let mut rules = MarketRules::from_filters(symbol, s.symbol.as_ref(), status, &s.filters)
-            .map_err(|e| bad(e.to_string()))?;
-        if s.filters.is_empty() {
-            // MEXC: quantity grid from baseAssetPrecision, minimum from baseSizePrecision,
-            // price grid from quotePrecision, notional band from quoteAmountPrecision/maxQuoteAmount.
-            if let Some(step) = s.base_asset_precision.and_then(pow10_neg) {
-                rules.step_size = step;
-            }
-            if let Some(min_qty) = s.base_size_precision {
-                rules.min_qty = min_qty;
-            }
-            if let Some(tick) = s.quote_precision.and_then(pow10_neg) {
-                rules.tick_size = tick;
-            }
-            if let Some(min_notional) = s.quote_amount_precision {
-                rules.min_notional = min_notional.normalize();
-            }
-            if let Some(max_notional) = s.max_quote_amount {
-                rules.max_notional = max_notional.normalize();
-            }
+    let info: ExchangeInfo = from_json(EP, body)?;
+    let mut list = MarketList { markets: Vec::with_capacity(info.symbols.len()), skipped: Vec::new() };
+    for (i, raw) in info.symbols.iter().enumerate() {
+        match market_rules(raw) {
+            Ok(rules) => list.markets.push(rules),
+            Err(reason) => list.skipped.push(SkippedEntry {
+                venue_name: raw
+                    .get("symbol")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(|| format!("symbols[{i}]"), str::to_owned),
+                reason,
+            }),
         }
-        out.push(rules);
     }
-    Ok(out)
+    Ok(list)
+}
+
+/// One exchangeInfo entry into rules, or why it cannot be represented.
+fn market_rules(raw: &serde_json::Value) -> Result<MarketRules, String> {
+    let s = SymbolInfo::deserialize(raw).map_err(|e| e.to_string())?;
+    let symbol = trading_core::Symbol::new(&s.base_asset, &s.quote_asset).map_err(|e| e.to_string())?;
+    let status = market_status(&s.status, s.is_spot_trading_allowed);
+    let mut rules = MarketRules::from_filters(symbol, s.symbol.as_ref(), status, &s.filters)
+        .map_err(|e| e.to_string())?;
+    if s.filters.is_empty() {
+        // MEXC: quantity grid from baseAssetPrecision, minimum from baseSizePrecision,
+        // price grid from quotePrecision, notional band from quoteAmountPrecision/maxQuoteAmount.
+        if let Some(step) = s.base_asset_precision.and_then(pow10_neg) {
+            rules.step_size = step;
+        }
+        if let Some(min_qty) = s.base_size_precision {
+            rules.min_qty = min_qty;
+        }
+        if let Some(tick) = s.quote_precision.and_then(pow10_neg) {
+            rules.tick_size = tick;
+        }
+        if let Some(min_notional) = s.quote_amount_precision {
+            rules.min_notional = min_notional.normalize();
+        }
+        if let Some(max_notional) = s.max_quote_amount {
+            rules.max_notional = max_notional.normalize();
+        }
+    }
+    Ok(rules)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,12 +299,14 @@ pub(crate) fn parse_tickers(
     received_at: Timestamp,
 ) -> Result<Vec<Quote>, ExchangeError> {
     let ep = kind.path();
+    // Idle or halted markets answer "0.00000000": no price, never a price of zero.
+    let price = |p: Option<Decimal>| p.filter(|p| *p > Decimal::ZERO);
     let quote = |symbol: &str, bid, ask, last, vol, ts: Option<i64>| {
         map.symbol(symbol).ok().map(|s| Quote {
             symbol: s.clone(),
-            bid,
-            ask,
-            last,
+            bid: price(bid),
+            ask: price(ask),
+            last: price(last),
             quote_volume_24h: vol,
             exchange_ts: ts.map(Timestamp::from_millis),
             received_at,
@@ -531,18 +546,83 @@ pub(crate) fn parse_order(endpoint: &str, body: &str, ctx: OrderCtx<'_>) -> Resu
     convert_order(w, ctx).map_err(|reason| ExchangeError::invalid_response(endpoint, reason, body))
 }
 
-/// A list of orders (`GET /api/v3/openOrders`).
+/// A list of orders (`GET /api/v3/openOrders`). A body that is not a list of orders fails;
+/// an order the bot cannot represent (a STOP_LOSS_LIMIT placed by hand, an unknown status) is
+/// listed in [`OpenOrders::unrecognised`] and the rest are returned.
 pub(crate) fn parse_orders(
     endpoint: &str,
     body: &str,
     ctx: OrderCtx<'_>,
-) -> Result<Vec<Order>, ExchangeError> {
-    let ws: Vec<OrderWire<'_>> = from_json(endpoint, body)?;
-    ws.into_iter()
-        .map(|w| {
-            convert_order(w, ctx).map_err(|reason| ExchangeError::invalid_response(endpoint, reason, body))
-        })
-        .collect()
+) -> Result<OpenOrders, ExchangeError> {
+    let raws: Vec<serde_json::Value> = from_json(endpoint, body)?;
+    let mut out = OpenOrders { orders: Vec::with_capacity(raws.len()), unrecognised: Vec::new() };
+    for raw in &raws {
+        let parsed =
+            OrderWire::deserialize(raw).map_err(|e| e.to_string()).and_then(|w| convert_order(w, ctx));
+        match parsed {
+            Ok(order) => out.orders.push(order),
+            Err(reason) => {
+                let field = |k: &str| match raw.get(k) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    _ => "?".to_owned(),
+                };
+                out.unrecognised.push(SkippedEntry {
+                    venue_name: format!("{}#{}", field("symbol"), field("orderId")),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TradeWire<'a> {
+    #[serde(borrow)]
+    symbol: Cow<'a, str>,
+    #[serde(deserialize_with = "de_id")]
+    id: String,
+    #[serde(deserialize_with = "de_id")]
+    order_id: String,
+    #[serde(deserialize_with = "de_dec")]
+    price: Decimal,
+    #[serde(deserialize_with = "de_dec")]
+    qty: Decimal,
+    #[serde(deserialize_with = "de_dec")]
+    commission: Decimal,
+    #[serde(borrow)]
+    commission_asset: Cow<'a, str>,
+    #[serde(deserialize_with = "de_i64")]
+    time: i64,
+    is_buyer: bool,
+}
+
+/// `GET /api/v3/myTrades` (Binance and MEXC share the shape): own trades, oldest first.
+pub(crate) fn parse_my_trades(body: &str, map: &SymbolMap) -> Result<Vec<Fill>, ExchangeError> {
+    const EP: &str = "/api/v3/myTrades";
+    let trades: Vec<TradeWire<'_>> = from_json(EP, body)?;
+    let mut out = Vec::with_capacity(trades.len());
+    for t in trades {
+        let symbol = map
+            .symbol(&t.symbol)
+            .map_err(|e| ExchangeError::invalid_response(EP, format!("trade {}: {e}", t.id), body))?
+            .clone();
+        out.push(Fill {
+            trade_id: t.id,
+            order_id: OrderId(t.order_id),
+            symbol,
+            side: if t.is_buyer { Side::Buy } else { Side::Sell },
+            price: t.price,
+            quantity: t.qty,
+            fee: t.commission,
+            fee_asset: t.commission_asset.into_owned(),
+            ts: Timestamp::from_millis(t.time),
+        });
+    }
+    out.sort_by_key(|f| f.ts);
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -690,7 +770,7 @@ mod tests {
         let m = map();
         let body = raw.to_string();
         let orders = if raw.is_array() {
-            parse_orders("/api/v3/openOrders", &body, order_ctx(profile, &m)).unwrap()
+            parse_orders("/api/v3/openOrders", &body, order_ctx(profile, &m)).unwrap().orders
         } else {
             vec![parse_order("/api/v3/order", &body, order_ctx(profile, &m)).unwrap()]
         };
@@ -809,7 +889,7 @@ mod tests {
                         assert_eq!(o.status, OrderStatus::New);
                     }
                     "GET /api/v3/exchangeInfo" => {
-                        let rules = parse_exchange_info(&raw.to_string()).unwrap();
+                        let rules = parse_exchange_info(&raw.to_string()).unwrap().markets;
                         assert_eq!(rules.len(), raw["symbols"].as_array().unwrap().len());
                     }
                     _ => seen -= 1,
@@ -843,10 +923,21 @@ mod tests {
         check_orders(raw, &x);
         // clientOrderId null: the order is known by its venue id.
         let m = map();
-        let o = &parse_orders("/api/v3/allOrders", &raw.to_string(), order_ctx(&x, &m)).unwrap()[0];
+        let o = &parse_orders("/api/v3/allOrders", &raw.to_string(), order_ctx(&x, &m)).unwrap().orders[0];
         assert_eq!(o.client_order_id.as_str(), "C02__385413065019117569043");
         check_quotes(TickerKind::Day, &methods["fetchTicker"][0]["httpResponse"]);
         check_klines(&methods["fetchOHLCV"][0]["httpResponse"]);
+        // MEXC's myTrades: string ids and times, null clientOrderId.
+        let raw = &methods["fetchMyTrades"][0]["httpResponse"];
+        let fills = parse_my_trades(&raw.to_string(), &m).unwrap();
+        assert_eq!(fills.len(), 1);
+        let f = &fills[0];
+        assert_eq!(
+            (f.trade_id.as_str(), f.order_id.0.as_str()),
+            ("dd44f79dda764c2e927a190ac5e7a1e5", "C02__385413065019117569043")
+        );
+        assert_eq!((f.side, f.quantity, f.fee_asset.as_str()), (Side::Sell, Decimal::from(1220), "USDT"));
+        assert_eq!(f.ts.as_millis(), 1_707_671_871_000);
     }
 
     fn exchange_info_from_ccxt_markets(rel: &str) -> (Value, String) {
@@ -869,7 +960,7 @@ mod tests {
     #[test]
     fn binance_markets_match_ccxt_precision_and_limits() {
         let (markets, body) = exchange_info_from_ccxt_markets("ccxt/markets/binance_spot_excerpt.json");
-        let rules = parse_exchange_info(&body).unwrap();
+        let rules = parse_exchange_info(&body).unwrap().markets;
         assert_eq!(rules.len(), 6);
         for r in &rules {
             let m = &markets[r.symbol.as_str()];
@@ -894,7 +985,7 @@ mod tests {
     #[test]
     fn mexc_markets_match_ccxt_precision_and_limits() {
         let (markets, body) = exchange_info_from_ccxt_markets("ccxt/markets/mexc_spot_excerpt.json");
-        let rules = parse_exchange_info(&body).unwrap();
+        let rules = parse_exchange_info(&body).unwrap().markets;
         assert_eq!(rules.len(), 6);
         for r in &rules {
             let m = &markets[r.symbol.as_str()];
@@ -915,7 +1006,7 @@ mod tests {
             "symbol": "ETHBTC", "status": "TRADING", "baseAsset": "ETH", "quoteAsset": "BTC", "filters": filters
         }]})
         .to_string();
-        let r = &parse_exchange_info(&body).unwrap()[0];
+        let r = &parse_exchange_info(&body).unwrap().markets[0];
         let p = &f["filters"];
         assert_eq!(Some(r.tick_size), raw_dec(&p["PRICE_FILTER"], "tickSize"));
         assert_eq!(Some(r.step_size), raw_dec(&p["LOT_SIZE"], "stepSize"));
@@ -961,5 +1052,73 @@ mod tests {
     fn mexc_thirty_decimal_values_parse() {
         assert_eq!(parse_dec("1.000000000000000000000000000000").unwrap(), Decimal::ONE);
         assert!(parse_dec("abc").is_err());
+    }
+
+    /// Issue 9 item 2: a listing the bot cannot represent (non-ASCII asset names, as on the
+    /// spot testnet) is skipped and named; the rest of the list is returned.
+    #[test]
+    fn unrepresentable_listing_is_skipped_and_named() {
+        let body = r#"{"symbols":[
+            {"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","quoteAsset":"USDT","filters":[]},
+            {"symbol":"币安人生USDT","status":"TRADING","baseAsset":"币安人生","quoteAsset":"USDT","filters":[]},
+            {"symbol":"BROKEN","status":"TRADING"},
+            {"symbol":"ETHUSDT","status":"TRADING","baseAsset":"ETH","quoteAsset":"USDT","filters":[]}
+        ]}"#;
+        let list = parse_exchange_info(body).unwrap();
+        let ids: Vec<&str> = list.markets.iter().map(|m| m.venue_id.as_str()).collect();
+        assert_eq!(ids, ["BTCUSDT", "ETHUSDT"]);
+        let skipped: Vec<&str> = list.skipped.iter().map(|s| s.venue_name.as_str()).collect();
+        assert_eq!(skipped, ["币安人生USDT", "BROKEN"]);
+        assert!(list.skipped.iter().all(|s| !s.reason.is_empty()));
+    }
+
+    /// Issue 9 item 2: a STOP_LOSS_LIMIT order placed by hand is reported, the rest returned.
+    #[test]
+    fn unknown_order_type_in_a_list_is_reported_not_fatal() {
+        let b = VenueProfile::binance_spot();
+        let m = map();
+        let body = r#"[
+            {"symbol":"BTCUSDT","orderId":1,"clientOrderId":"a","price":"1","origQty":"1","executedQty":"0","cummulativeQuoteQty":"0","status":"NEW","type":"LIMIT","side":"BUY","time":1},
+            {"symbol":"BTCUSDT","orderId":2,"clientOrderId":"b","price":"1","origQty":"1","executedQty":"0","cummulativeQuoteQty":"0","status":"NEW","type":"STOP_LOSS_LIMIT","side":"SELL","time":1},
+            {"symbol":"ETHUSDT","orderId":3,"clientOrderId":"c","price":"1","origQty":"1","executedQty":"0","cummulativeQuoteQty":"0","status":"NEW","type":"LIMIT","side":"SELL","time":1}
+        ]"#;
+        let open = parse_orders("/api/v3/openOrders", body, order_ctx(&b, &m)).unwrap();
+        assert_eq!(open.orders.iter().map(|o| o.id.0.as_str()).collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(open.unrecognised.len(), 1);
+        assert_eq!(open.unrecognised[0].venue_name, "BTCUSDT#2");
+        assert!(open.unrecognised[0].reason.contains("STOP_LOSS_LIMIT"), "{:?}", open.unrecognised);
+        assert!(parse_orders("/api/v3/openOrders", "{}", order_ctx(&b, &m)).is_err(), "not a list: an error");
+    }
+
+    /// Issue 9 item 3: "0.00000000" (idle or halted market) is no price.
+    #[test]
+    fn zero_prices_are_none() {
+        let book = r#"[{"symbol":"BTCUSDT","bidPrice":"0.00000000","bidQty":"0","askPrice":"0.00000000","askQty":"0"}]"#;
+        let q = &parse_tickers(TickerKind::Book, Shape::Many, book, &map(), Timestamp::EPOCH).unwrap()[0];
+        assert_eq!((q.bid, q.ask), (None, None));
+        assert_eq!(q.price(), None);
+        let day = r#"{"symbol":"BTCUSDT","bidPrice":"0.00000000","askPrice":"5.00","lastPrice":"0.00000000","quoteVolume":"0"}"#;
+        let q = &parse_tickers(TickerKind::Day, Shape::One, day, &map(), Timestamp::EPOCH).unwrap()[0];
+        assert_eq!((q.bid, q.ask, q.last), (None, Some(Decimal::new(5, 0)), None));
+    }
+
+    /// Issue 9 item 11: the documented myTrades answer becomes fills with fee and fee asset.
+    #[test]
+    fn my_trades_doc_example() {
+        let raw = json("binance_docs/my_trades.json");
+        let fills = parse_my_trades(&raw.to_string(), &map()).unwrap();
+        assert_eq!(fills.len(), 1);
+        let f = &fills[0];
+        let r = &raw[0];
+        assert_eq!(f.trade_id, "28457");
+        assert_eq!(f.order_id.0, "100234");
+        assert_eq!(f.symbol.as_str(), "BNB/BTC");
+        assert_eq!(f.side, Side::Buy);
+        assert_eq!(Some(f.price), raw_dec(r, "price"));
+        assert_eq!(Some(f.quantity), raw_dec(r, "qty"));
+        assert_eq!(Some(f.fee), raw_dec(r, "commission"));
+        assert_eq!(f.fee_asset, "BNB");
+        assert_eq!(f.ts.as_millis(), 1_499_865_549_590);
+        assert!(parse_my_trades("[{\"symbol\":\"BTCUSDT\"}]", &map()).is_err());
     }
 }

@@ -18,16 +18,36 @@ use trading_core::{
     TimeInForce,
 };
 
-/// A request timestamp whose acceptance window has long passed: one lookup settles it.
-/// (Tests of the waiting itself send their real request time.)
-const LONG_AGO: trading_core::Timestamp = trading_core::Timestamp::EPOCH;
+/// The tests' `recvWindow` and backend timeout: the acceptance window after which a "not
+/// found" proves an order absent is 700 ms, on the client and on the simulator alike, so a test
+/// that waits it out takes well under a second.
+const RECV_WINDOW: Duration = Duration::from_millis(600);
+const BACKEND_TIMEOUT: Duration = Duration::from_millis(100);
+const WINDOW: Duration = Duration::from_millis(700);
+
+fn sim_config(symbols: usize) -> SimConfig {
+    SimConfig { symbols, acceptance_window: WINDOW, ..SimConfig::default() }
+}
 
 async fn server(symbols: usize) -> SimServer {
-    SimServer::start(SimConfig { symbols, ..SimConfig::default() }).await.unwrap()
+    SimServer::start(sim_config(symbols)).await.unwrap()
+}
+
+fn profile(server: &SimServer) -> VenueProfile {
+    VenueProfile::custom(server.base_url(), VenueProfile::binance_spot())
+        .with_name("sim")
+        .with_recv_window(RECV_WINDOW)
+        .unwrap()
+        .with_backend_timeout(BACKEND_TIMEOUT)
+}
+
+fn now() -> trading_core::Timestamp {
+    use trading_core::Clock;
+    SystemClock.now()
 }
 
 fn client_with(server: &SimServer, timeouts: Timeouts) -> BinanceClient {
-    let profile = VenueProfile::custom(server.base_url(), VenueProfile::binance_spot()).with_name("sim");
+    let profile = profile(server);
     let config = ClientConfig::new(profile, Arc::new(SystemClock))
         .with_credentials(Credentials::new(DEFAULT_API_KEY, DEFAULT_API_SECRET).unwrap())
         .with_timeouts(timeouts);
@@ -300,9 +320,10 @@ async fn malformed_body_is_invalid_response_or_unknown_outcome() {
     let ask = client.fetch_ticker(&rules.symbol).await.unwrap().ask.unwrap();
     let (_, qty) = rules.buy_order_for_budget(dec!(20), ask).unwrap();
     let req = OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("garbled-1"));
+    let sent_at = now();
     let err = client.create_order(&req).await.unwrap_err();
     assert!(err.is_outcome_unknown(), "{err:?}");
-    let found = client.resolve_order(&rules.symbol, &req.client_order_id, LONG_AGO).await.unwrap().found();
+    let found = client.resolve_order(&rules.symbol, &req.client_order_id, sent_at).await.unwrap().found();
     let on_venue =
         server.sim().orders().into_iter().filter(|o| o.client_order_id == req.client_order_id).count();
     assert_eq!(found.is_some(), on_venue == 1, "lookup agrees with the venue ({on_venue} orders)");
@@ -322,6 +343,7 @@ async fn create_order_timeout_is_resolved_by_client_order_id_without_duplicate()
 
     server.inject(fault(Endpoint::CreateOrder, Fault::AcceptThenDelay(Duration::from_secs(2))));
     let started = Instant::now();
+    let sent_at = now();
     let err = client.create_order(&req).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(1_500), "gave up at the order timeout");
     match &err {
@@ -335,7 +357,7 @@ async fn create_order_timeout_is_resolved_by_client_order_id_without_duplicate()
 
     // Resolve by lookup, never by resending.
     let order = client
-        .resolve_order(&rules.symbol, &req.client_order_id, LONG_AGO)
+        .resolve_order(&rules.symbol, &req.client_order_id, sent_at)
         .await
         .unwrap()
         .found()
@@ -355,9 +377,10 @@ async fn create_order_timeout_is_resolved_by_client_order_id_without_duplicate()
         Err(ExchangeError::Rejected { reason, .. }) => assert!(reason.contains("uplicate"), "{reason}"),
         other => panic!("expected a duplicate rejection, got {other:?}"),
     }
-    // An id the venue never saw resolves to None.
+    // An id the venue never saw resolves to None (after the acceptance window).
+    let sent_at = now();
     assert!(client
-        .resolve_order(&rules.symbol, &cid("never-sent"), LONG_AGO)
+        .resolve_order(&rules.symbol, &cid("never-sent"), sent_at)
         .await
         .unwrap()
         .found()
@@ -374,9 +397,10 @@ async fn server_error_on_create_order_is_an_unknown_outcome() {
     let ask = client.fetch_ticker(&rules.symbol).await.unwrap().ask.unwrap();
     let (_, qty) = rules.buy_order_for_budget(dec!(20), ask).unwrap();
     let req = OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("err-500-1"));
+    let sent_at = now();
     let err = client.create_order(&req).await.unwrap_err();
     assert!(matches!(err, ExchangeError::Unavailable { .. }) && err.is_outcome_unknown(), "{err:?}");
-    let resolved = client.resolve_order(&rules.symbol, &req.client_order_id, LONG_AGO).await.unwrap().found();
+    let resolved = client.resolve_order(&rules.symbol, &req.client_order_id, sent_at).await.unwrap().found();
     let on_venue = server.sim().orders().iter().any(|o| o.client_order_id == req.client_order_id);
     assert_eq!(resolved.is_some(), on_venue);
     server.shutdown().await;
@@ -441,4 +465,374 @@ async fn connection_refused_is_unavailable_and_nothing_was_placed() {
     let err = client.create_order(&req).await.unwrap_err();
     assert!(matches!(err, ExchangeError::Unavailable { .. }), "{base}: {err:?}");
     assert!(!err.is_outcome_unknown(), "a refused connection sent nothing: {err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9: safe to trade real money with
+
+/// Item 1: a market buy times out; the venue accepted it but answers "not found" (-2013) for a
+/// while. The caller resolves the outcome and, if the answer were "absent", would buy again
+/// under the same id (which the venue accepts once the first order is filled). Resolution must
+/// keep looking until the acceptance window has passed: exactly one order ends up on the venue.
+/// (One lookup, as before, answered "absent" here and the retry bought twice.)
+#[tokio::test]
+async fn timed_out_market_buy_seen_late_is_resolved_not_bought_twice() {
+    let server =
+        SimServer::start(SimConfig { order_visibility_delay: Duration::from_millis(400), ..sim_config(5) })
+            .await
+            .unwrap();
+    let client = client_with(&server, Timeouts { order: Duration::from_millis(150), ..Timeouts::default() });
+    let rules = first_market(&client).await;
+    let ask = client.fetch_ticker(&rules.symbol).await.unwrap().ask.unwrap();
+    let (_, qty) = rules.buy_order_for_budget(dec!(30), ask).unwrap();
+    let req = OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("late-buy-1"));
+    server.inject(fault(Endpoint::CreateOrder, Fault::AcceptThenDelay(Duration::from_secs(1))));
+
+    let sent_at = now();
+    let err = client.create_order(&req).await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    // The venue has the order but does not show it yet.
+    let early = client.fetch_order(&rules.symbol, &OrderRef::Client(req.client_order_id.clone())).await;
+    assert!(matches!(early, Err(ExchangeError::OrderNotFound(_))), "{early:?}");
+
+    // What a caller does: resolve; only a certain "absent" allows buying again.
+    let order = match client.resolve_order(&rules.symbol, &req.client_order_id, sent_at).await.unwrap() {
+        exchange::OrderResolution::Found(order) => order,
+        exchange::OrderResolution::Absent => client.create_order(&req).await.unwrap(),
+    };
+    assert_eq!(order.status, OrderStatus::Filled);
+    let on_venue =
+        server.sim().orders().into_iter().filter(|o| o.client_order_id == req.client_order_id).count();
+    assert_eq!(on_venue, 1, "exactly one buy on the venue");
+    assert_eq!(server.requests().iter().filter(|r| r.method == "POST").count(), 1, "never resent");
+    server.shutdown().await;
+}
+
+/// Item 1: "absent" is answered only by a lookup sent after the acceptance window.
+#[tokio::test]
+async fn absent_only_after_the_acceptance_window() {
+    let server = server(3).await;
+    let client = client(&server);
+    let rules = first_market(&client).await;
+    assert_eq!(client.capabilities().acceptance_window, WINDOW);
+    let started = Instant::now();
+    let sent_at = now();
+    let resolution = client.resolve_order(&rules.symbol, &cid("nobody-sent-this"), sent_at).await.unwrap();
+    assert_eq!(resolution, exchange::OrderResolution::Absent);
+    assert!(started.elapsed() >= WINDOW, "answered after {:?}", started.elapsed());
+    let last_lookup = server.requests().into_iter().rev().find(|r| r.path == "/api/v3/order").unwrap();
+    assert!(
+        last_lookup.at.duration_since(started) >= WINDOW,
+        "the deciding lookup was sent after the window"
+    );
+    assert!(requests_to(&server, "/api/v3/order") >= 2, "looked more than once");
+    server.shutdown().await;
+}
+
+/// Item 2: a listing with a non-ASCII name and a STOP_LOSS_LIMIT order placed by hand are
+/// reported, and everything else works.
+#[tokio::test]
+async fn unusual_listing_and_manual_stop_order_do_not_kill_the_client() {
+    let server = SimServer::start(SimConfig {
+        unrepresentable_listings: vec!["币安人生USDT".to_owned()],
+        ..sim_config(5)
+    })
+    .await
+    .unwrap();
+    let client = client(&server);
+    let list = client.load_markets().await.unwrap();
+    assert_eq!(list.markets.len(), 5);
+    assert_eq!(list.skipped.len(), 1);
+    assert_eq!(list.skipped[0].venue_name, "币安人生USDT");
+    assert_eq!(client.fetch_tickers(None).await.unwrap().len(), 5);
+    let rules = list.markets.iter().find(|m| m.symbol.quote() == "USDT" && m.is_trading()).unwrap().clone();
+
+    let bid = client.fetch_ticker(&rules.symbol).await.unwrap().bid.unwrap();
+    let (price, qty) = rules.buy_order_for_budget(dec!(40), bid * dec!(0.8)).unwrap();
+    let req =
+        OrderRequest::limit(rules.symbol.clone(), Side::Buy, qty, price, TimeInForce::Gtc, cid("keep-1"));
+    client.create_order(&req).await.unwrap();
+    server.sim().add_foreign_open_order(serde_json::json!({
+        "symbol": rules.venue_id, "orderId": 999_001, "orderListId": -1, "clientOrderId": "manual-stop",
+        "price": "1.00000000", "origQty": "1.00000000", "executedQty": "0.00000000",
+        "cummulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC",
+        "type": "STOP_LOSS_LIMIT", "side": "SELL", "stopPrice": "1.10000000", "icebergQty": "0.00000000",
+        "time": 1, "updateTime": 1, "isWorking": false, "workingTime": -1, "origQuoteOrderQty": "0.00000000",
+        "selfTradePreventionMode": "NONE"
+    }));
+    for open in [
+        client.fetch_open_orders(None).await.unwrap(),
+        client.fetch_open_orders(Some(&rules.symbol)).await.unwrap(),
+    ] {
+        assert_eq!(open.orders.len(), 1);
+        assert_eq!(open.orders[0].client_order_id, req.client_order_id);
+        assert_eq!(open.unrecognised.len(), 1);
+        assert_eq!(open.unrecognised[0].venue_name, format!("{}#999001", rules.venue_id));
+    }
+    server.shutdown().await;
+}
+
+fn tight_profile(server: &SimServer, weight: u32, order_window: Duration) -> VenueProfile {
+    profile(server).with_rate_budget(RateBudget {
+        weight_per_window: NonZeroU32::new(weight).unwrap(),
+        window: Duration::from_secs(60),
+        orders_per_window: NonZeroU32::new(100),
+        order_window,
+    })
+}
+
+fn signed_client(profile: VenueProfile, order_budget: exchange_binance::OrderBudget) -> BinanceClient {
+    let config = ClientConfig::new(profile, Arc::new(SystemClock))
+        .with_credentials(Credentials::new(DEFAULT_API_KEY, DEFAULT_API_SECRET).unwrap())
+        .with_order_budget(order_budget);
+    BinanceClient::new(config).unwrap()
+}
+
+/// Item 4: after polling used what market data may use, an order goes out at once from the
+/// reserved headroom; when even that is gone, it fails fast with RateLimited instead of
+/// leaving up to a minute later.
+#[tokio::test]
+async fn orders_do_not_wait_behind_market_data() {
+    away_from_minute_boundary(Duration::from_secs(20)).await;
+    let server = server(5).await;
+    let budget = exchange_binance::OrderBudget { reserved_percent: 20, max_wait: Duration::from_millis(300) };
+    let client = signed_client(tight_profile(&server, 200, Duration::from_secs(10)), budget);
+    let rules = first_market(&client).await; // 20
+    client.sync_time().await.unwrap(); // 1
+                                       // Poll until market data has used its share (160 of 200).
+    while client.used_weight() + 4 <= 160 {
+        client.fetch_tickers(None).await.unwrap();
+    }
+    let poll = tokio::time::timeout(Duration::from_millis(300), client.fetch_tickers(None)).await;
+    assert!(poll.is_err(), "market data waits for the next window");
+    let (_, qty) = rules
+        .buy_order_for_budget(dec!(20), server.sim().fetch_ticker(&rules.symbol).await.unwrap().ask.unwrap())
+        .unwrap();
+    let started = Instant::now();
+    let order = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.create_order(&OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("now-1"))),
+    )
+    .await
+    .expect("the order did not wait for the next window")
+    .unwrap();
+    assert_eq!(order.status, OrderStatus::Filled);
+    // Spend the reserve with order queries (weight 4), then one more order must fail fast.
+    while client.used_weight() + 4 <= 200 {
+        client.fetch_order(&rules.symbol, &OrderRef::Exchange(order.id.clone())).await.unwrap();
+    }
+    // ... and the last units with cancels (weight 1) of the filled order.
+    while client.used_weight() < 200 {
+        let late = client.cancel_order(&rules.symbol, &OrderRef::Exchange(order.id.clone())).await;
+        assert!(matches!(late, Err(ExchangeError::OrderNotFound(_))), "{late:?}");
+    }
+    let sent = server.requests().len();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.create_order(&OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("now-2"))),
+    )
+    .await
+    .expect("refused without waiting for the window");
+    assert!(matches!(refused, Err(ExchangeError::RateLimited { .. })), "{refused:?}");
+    assert_eq!(server.requests().len(), sent, "nothing stale was sent");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.shutdown().await;
+}
+
+/// Items 4 and 5: -1015 (too many new orders) pauses new orders only, for the order window;
+/// market data, queries and cancels go on. (Before, the whole venue paused for a minute.)
+#[tokio::test]
+async fn too_many_orders_pauses_new_orders_only() {
+    let server = server(5).await;
+    let client = signed_client(tight_profile(&server, 6000, Duration::from_millis(500)), Default::default());
+    let rules = first_market(&client).await;
+    let bid = client.fetch_ticker(&rules.symbol).await.unwrap().bid.unwrap();
+    let (price, qty) = rules.buy_order_for_budget(dec!(40), bid * dec!(0.8)).unwrap();
+    let resting =
+        OrderRequest::limit(rules.symbol.clone(), Side::Buy, qty, price, TimeInForce::Gtc, cid("rest-1"));
+    client.create_order(&resting).await.unwrap();
+
+    server.inject(fault(Endpoint::CreateOrder, Fault::TooManyOrders));
+    let second =
+        OrderRequest::limit(rules.symbol.clone(), Side::Buy, qty, price, TimeInForce::Gtc, cid("rest-2"));
+    let err = client.create_order(&second).await.unwrap_err();
+    assert!(matches!(err, ExchangeError::RateLimited { .. }), "{err:?}");
+    let posts = || server.requests().iter().filter(|r| r.method == "POST").count();
+    let posted = posts();
+    assert!(matches!(client.create_order(&second).await, Err(ExchangeError::RateLimited { .. })));
+    assert_eq!(posts(), posted, "no new order is sent while paused");
+    // Everything else goes on.
+    client.fetch_tickers(None).await.unwrap();
+    client.fetch_order(&rules.symbol, &OrderRef::Client(cid("rest-1"))).await.unwrap();
+    let canceled = client.cancel_order(&rules.symbol, &OrderRef::Client(cid("rest-1"))).await.unwrap();
+    assert_eq!(canceled.status, OrderStatus::Canceled);
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    client.create_order(&second).await.unwrap();
+    server.shutdown().await;
+}
+
+/// Item 6: a 403 from the web application firewall backs off instead of being retried at
+/// full speed.
+#[tokio::test]
+async fn waf_403_backs_off() {
+    let server = server(3).await;
+    let profile = profile(&server).with_waf_backoff(Duration::from_millis(300));
+    let client = signed_client(profile, Default::default());
+    client.load_markets().await.unwrap();
+    server.inject(fault(Endpoint::BookTicker, Fault::Firewall));
+    let err = client.fetch_tickers(None).await.unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::RateLimited { retry_after } if retry_after <= Duration::from_millis(300)),
+        "{err:?}"
+    );
+    let sent = server.requests().len();
+    for _ in 0..3 {
+        assert!(matches!(client.fetch_tickers(None).await, Err(ExchangeError::RateLimited { .. })));
+    }
+    assert_eq!(server.requests().len(), sent, "nothing sent while backing off");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(client.fetch_tickers(None).await.unwrap().len(), 3);
+    server.shutdown().await;
+}
+
+/// Item 8: a bad symbol in a list request names one symbol or none, never the list.
+#[tokio::test]
+async fn bad_symbol_in_a_list_names_no_list() {
+    let server = server(6).await;
+    let client = client(&server);
+    let markets = client.load_markets().await.unwrap().markets;
+    let listed: Vec<Symbol> =
+        markets.iter().filter(|m| m.is_trading()).take(3).map(|m| m.symbol.clone()).collect();
+    server.sim().set_listed(&listed[1], false).unwrap();
+    match client.fetch_tickers(Some(&listed)).await {
+        Err(ExchangeError::BadSymbol { symbol, .. }) => {
+            assert!(symbol.is_empty() || symbol == listed[1].as_str(), "named {symbol:?}");
+            assert!(!symbol.contains(','), "{symbol}");
+        }
+        other => panic!("expected BadSymbol, got {other:?}"),
+    }
+    match client.fetch_ticker(&listed[1]).await {
+        Err(ExchangeError::BadSymbol { symbol, .. }) => assert_eq!(symbol, listed[1].as_str()),
+        other => panic!("expected BadSymbol, got {other:?}"),
+    }
+    server.shutdown().await;
+}
+
+/// Item 9: concurrent first calls share one exchangeInfo request.
+#[tokio::test]
+async fn concurrent_first_calls_share_one_market_list_load() {
+    let server = server(4).await;
+    let client = client(&server);
+    let calls = (0..8).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.fetch_tickers(None).await })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        assert_eq!(call.await.unwrap().unwrap().len(), 4);
+    }
+    assert_eq!(requests_to(&server, "/api/v3/exchangeInfo"), 1);
+    let (a, b) = tokio::join!(client.load_markets(), client.load_markets());
+    assert_eq!(a.unwrap(), b.unwrap());
+    assert!(requests_to(&server, "/api/v3/exchangeInfo") <= 3);
+    server.shutdown().await;
+}
+
+/// Item 11: own trades with price, quantity, fee and fee asset (myTrades, weight 20).
+#[tokio::test]
+async fn fetch_fills_reports_fees() {
+    let server = server(4).await;
+    let client = client(&server);
+    let rules = first_market(&client).await;
+    let ask = client.fetch_ticker(&rules.symbol).await.unwrap().ask.unwrap();
+    let (_, qty) = rules.buy_order_for_budget(dec!(50), ask).unwrap();
+    let since = now();
+    let order = client
+        .create_order(&OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("fee-1")))
+        .await
+        .unwrap();
+    let by_order = exchange::FillQuery {
+        symbol: rules.symbol.clone(),
+        since: None,
+        order_id: Some(order.id.clone()),
+        limit: 100,
+    };
+    let fills = client.fetch_fills(&by_order).await.unwrap();
+    let venue: Vec<_> = server.sim().fills().into_iter().filter(|f| f.order_id == order.id).collect();
+    assert_eq!(fills, venue, "what the venue recorded, fee included");
+    assert_eq!(fills.iter().map(|f| f.quantity).sum::<Decimal>(), order.filled_quantity);
+    assert!(fills.iter().all(|f| f.fee > Decimal::ZERO && f.fee_asset == rules.symbol.base()));
+    assert_eq!(server.requests().last().unwrap().weight, 20);
+    let by_time = exchange::FillQuery { order_id: None, since: Some(since), ..by_order };
+    assert_eq!(client.fetch_fills(&by_time).await.unwrap(), fills);
+    server.shutdown().await;
+}
+
+fn mexc_client(server: &SimServer) -> BinanceClient {
+    let profile = VenueProfile::custom(server.base_url(), VenueProfile::mexc_spot())
+        .with_recv_window(RECV_WINDOW)
+        .unwrap()
+        .with_backend_timeout(BACKEND_TIMEOUT);
+    signed_client(profile, Default::default())
+}
+
+/// Item 10: a MEXC-profile client runs the order lifecycle against the simulator's MEXC
+/// dialect; the create answer (no status) is followed by a query, never reported as "new,
+/// 0 filled".
+#[tokio::test]
+async fn mexc_profile_runs_the_lifecycle_against_the_mexc_dialect() {
+    let server =
+        SimServer::start(SimConfig { dialect: exchange_sim::Dialect::Mexc, ..sim_config(5) }).await.unwrap();
+    let client = mexc_client(&server);
+    let rules = first_market(&client).await;
+    let quotes = client.fetch_tickers(None).await.unwrap();
+    assert_eq!(quotes.len(), 5);
+    let ask = client.fetch_ticker(&rules.symbol).await.unwrap().ask.unwrap();
+    let (_, qty) = rules.buy_order_for_budget(dec!(50), ask).unwrap();
+    let bought = client
+        .create_order(&OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("mx-buy-1")))
+        .await
+        .unwrap();
+    assert_eq!(bought.status, OrderStatus::Filled, "the follow-up query says how it went");
+    assert_eq!(bought.filled_quantity, qty);
+    assert!(bought.cumulative_quote > Decimal::ZERO);
+
+    let bid = client.fetch_ticker(&rules.symbol).await.unwrap().bid.unwrap();
+    let (price, qty) = rules.buy_order_for_budget(dec!(40), bid * dec!(0.8)).unwrap();
+    let resting =
+        OrderRequest::limit(rules.symbol.clone(), Side::Buy, qty, price, TimeInForce::Gtc, cid("mx-rest-1"));
+    let placed = client.create_order(&resting).await.unwrap();
+    assert_eq!((placed.status, placed.price), (OrderStatus::New, Some(price)));
+    let open = client.fetch_open_orders(Some(&rules.symbol)).await.unwrap();
+    assert_eq!(open.orders.len(), 1);
+    let canceled = client.cancel_order(&rules.symbol, &OrderRef::Client(cid("mx-rest-1"))).await.unwrap();
+    assert_eq!(canceled.status, OrderStatus::Canceled);
+    let fills = client
+        .fetch_fills(&exchange::FillQuery {
+            symbol: rules.symbol.clone(),
+            since: None,
+            order_id: Some(bought.id.clone()),
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(fills.iter().map(|f| f.quantity).sum::<Decimal>(), bought.filled_quantity);
+    assert!(client.fetch_balances().await.unwrap().iter().any(|b| b.asset == rules.symbol.base()));
+    // No POST body and the MEXC key header: the request shape MEXC expects.
+    assert!(server.requests().iter().any(|r| r.method == "POST" && r.query.contains("signature=")));
+
+    // The follow-up query fails: the order's state is unknown, never "new, 0 filled".
+    server.inject(fault(Endpoint::QueryOrder, Fault::ServerError));
+    let ask = client.fetch_ticker(&rules.symbol).await.unwrap().ask.unwrap();
+    let (_, qty) = rules.buy_order_for_budget(dec!(20), ask).unwrap();
+    let req = OrderRequest::market(rules.symbol.clone(), Side::Buy, qty, cid("mx-buy-2"));
+    let sent_at = now();
+    let err = client.create_order(&req).await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    let resolved = client.resolve_order(&rules.symbol, &req.client_order_id, sent_at).await.unwrap();
+    assert_eq!(resolved.found().map(|o| o.status), Some(OrderStatus::Filled));
+
+    // MEXC's bad-symbol code.
+    server.sim().set_listed(&rules.symbol, false).unwrap();
+    assert!(matches!(client.fetch_ticker(&rules.symbol).await, Err(ExchangeError::BadSymbol { .. })));
+    server.shutdown().await;
 }

@@ -60,6 +60,41 @@ pub struct SimConfig {
     /// Replay mode: when non-empty, prices come from these OHLCV files instead of the random
     /// model, one market per file.
     pub replay: Vec<ReplaySource>,
+    /// The venue's acceptance window: how long after a request's timestamp an order may still
+    /// be accepted and show up (Binance: `recvWindow` 5 s + backend timeout 10 s = 15 s). Order
+    /// resolution treats "not found" as proof of absence only after it. Short in tests.
+    pub acceptance_window: Duration,
+    /// Late visibility: an accepted order answers "Order does not exist." (`-2013`) to queries
+    /// for this long after it was created, as Binance does for seconds after accepting an
+    /// order. Zero (the default) shows orders at once. Must not exceed `acceptance_window`.
+    pub order_visibility_delay: Duration,
+    /// The API dialect served over HTTP: Binance spot v3 (default) or MEXC spot v3.
+    pub dialect: Dialect,
+    /// Extra listings (venue names) that exchangeInfo shows but the bot's symbol vocabulary
+    /// cannot represent, e.g. `币安人生USDT` as on Binance's spot testnet. They trade nowhere;
+    /// they exist to test that clients skip them.
+    pub unrepresentable_listings: Vec<String>,
+    /// Compress answers with gzip for clients that send `Accept-Encoding: gzip`, as Binance
+    /// does (default on).
+    pub gzip: bool,
+    /// Transfer-time model of a real network: when set, every HTTP answer is delayed by its
+    /// body size (after compression) divided by this many bytes per second, on top of the
+    /// latency. `None` (default): loopback speed.
+    pub bandwidth_bytes_per_sec: Option<u64>,
+}
+
+/// The REST dialect the simulator speaks over HTTP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// Binance spot REST v3: `X-MBX-APIKEY`, `X-MBX-USED-WEIGHT-1M`, `-1121`/`-2013`/... codes,
+    /// `newOrderRespType` answers with status and fills.
+    #[default]
+    Binance,
+    /// MEXC spot v3: `X-MEXC-APIKEY`, no used-weight header, MEXC error codes (`10007` bad
+    /// symbol, `700002` bad signature, `700003` timestamp, `700004` missing parameter, `10072`
+    /// bad key), time in force in the order type (`IMMEDIATE_OR_CANCEL`, `FILL_OR_KILL`),
+    /// `PARTIALLY_CANCELED`, and a create-order answer without status or filled quantity.
+    Mexc,
 }
 
 impl Default for SimConfig {
@@ -83,6 +118,12 @@ impl Default for SimConfig {
             drops_per_hour: 0.3,
             pull_step: None,
             replay: Vec::new(),
+            acceptance_window: Duration::from_secs(15),
+            order_visibility_delay: Duration::ZERO,
+            dialect: Dialect::Binance,
+            unrepresentable_listings: Vec::new(),
+            gzip: true,
+            bandwidth_bytes_per_sec: None,
         }
     }
 }
@@ -113,6 +154,23 @@ impl SimConfig {
         }
         if self.weight_limit_per_minute == 0 {
             return err("weight_limit_per_minute", "0".into(), "must be positive");
+        }
+        if self.acceptance_window.is_zero() || self.acceptance_window > Duration::from_secs(120) {
+            return err(
+                "acceptance_window",
+                format!("{:?}", self.acceptance_window),
+                "must be 1 ms ..= 120 s",
+            );
+        }
+        if self.order_visibility_delay > self.acceptance_window {
+            return err(
+                "order_visibility_delay",
+                format!("{:?}", self.order_visibility_delay),
+                "must not exceed acceptance_window (an order must show up within the window)",
+            );
+        }
+        if self.bandwidth_bytes_per_sec == Some(0) {
+            return err("bandwidth_bytes_per_sec", "0".into(), "must be positive (or unset)");
         }
         if !(0.0..=60.0).contains(&self.drops_per_hour) {
             return err("drops_per_hour", self.drops_per_hour.to_string(), "must be 0..=60");
@@ -154,6 +212,8 @@ mod tests {
         assert!(SimConfig::default().validate().is_ok());
         let bad = SimConfig { symbols: 0, ..SimConfig::default() };
         assert!(matches!(bad.validate(), Err(SimError::Config { field: "symbols", .. })));
+        let bad = SimConfig { order_visibility_delay: Duration::from_secs(20), ..SimConfig::default() };
+        assert!(matches!(bad.validate(), Err(SimError::Config { field: "order_visibility_delay", .. })));
         let bad = SimConfig { taker_fee: Decimal::ONE, ..SimConfig::default() };
         assert!(matches!(bad.validate(), Err(SimError::Config { field: "taker_fee", .. })));
         let mut faults = FaultProfile::none();

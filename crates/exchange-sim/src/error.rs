@@ -156,6 +156,11 @@ impl ApiError {
     }
 
     /// The JSON body Binance sends with this error.
+    /// The account's new-order count limit (`-1015`, HTTP 429, no `Retry-After`).
+    pub(crate) fn too_many_orders() -> Self {
+        ApiError::new(429, -1015, "Too many new orders; current limit is 100 orders per TEN_SECONDS.")
+    }
+
     pub(crate) fn body(&self) -> String {
         serde_json::json!({ "code": self.code, "msg": self.msg }).to_string()
     }
@@ -176,6 +181,13 @@ impl ApiError {
             -1003 => {
                 ExchangeError::RateLimited { retry_after: self.retry_after.unwrap_or(Duration::from_secs(1)) }
             }
+            -1015 => ExchangeError::RateLimited {
+                retry_after: self.retry_after.unwrap_or(Duration::from_secs(10)),
+            },
+            // The web application firewall (403 without a venue code).
+            0 if self.status == 403 => ExchangeError::RateLimited {
+                retry_after: self.retry_after.unwrap_or(Duration::from_secs(60)),
+            },
             -2011 | -2013 => ExchangeError::OrderNotFound(format!("{operation}: {}", self.msg)),
             -1002 | -1022 | -2014 | -2015 => ExchangeError::Auth(self.msg),
             -1000 | -1001 | -1007 => ExchangeError::Unavailable {

@@ -39,6 +39,8 @@ pub enum Endpoint {
     OpenOrders,
     /// `GET /api/v3/account` (in-process: `fetch_balances`).
     Account,
+    /// `GET /api/v3/myTrades` (in-process: `fetch_fills`).
+    MyTrades,
 }
 
 impl Endpoint {
@@ -75,6 +77,12 @@ pub enum Fault {
     ServerError,
     /// HTTP 200 with a truncated, unparsable JSON body; nothing is processed.
     MalformedBody,
+    /// HTTP 429 with `{"code":-1015,"msg":"Too many new orders; ..."}` and no `Retry-After`:
+    /// the account's new-order count limit (10 s window); nothing is processed.
+    TooManyOrders,
+    /// HTTP 403 with an HTML body and no code: the web application firewall refused the
+    /// request; nothing is processed.
+    Firewall,
 }
 
 /// A deterministic fault for tests: the next `times` requests to `endpoint` get `fault`.

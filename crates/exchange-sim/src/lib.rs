@@ -10,8 +10,13 @@
 //!   fault injection. Implements [`exchange::Exchange`].
 //! - [`SimServer`]: an axum server on 127.0.0.1 that speaks the Binance spot REST v3 subset
 //!   (`ping`, `time`, `exchangeInfo`, `ticker/price`, `ticker/bookTicker`, `ticker/24hr`,
-//!   `klines`, `order`, `openOrders`, `account`) with Binance's JSON shapes, signatures,
-//!   error codes and `X-MBX-USED-WEIGHT-1M` header.
+//!   `klines`, `order`, `openOrders`, `account`, `myTrades`) with Binance's JSON shapes,
+//!   signatures, error codes and `X-MBX-USED-WEIGHT-1M` header, or in MEXC's dialect
+//!   ([`Dialect::Mexc`]); gzip when asked, and an optional bandwidth model.
+//! - Venue behaviour that clients must survive: late visibility of accepted orders
+//!   ([`SimConfig::order_visibility_delay`]) within a configurable acceptance window, reuse of a
+//!   client order id once its order is closed, `-1015` and WAF `403` faults, listings and open
+//!   orders the bot's vocabulary cannot represent.
 //! - [`SimConfig`] (with [`FaultProfile`]), [`ScriptedFault`] / [`Endpoint`] / [`Fault`] for
 //!   deterministic faults in tests, [`RecordedRequest`] for asserting what a client sent.
 //! - Time comes from the configured [`trading_core::Clock`]; with a
@@ -42,13 +47,14 @@ mod config;
 mod error;
 mod faults;
 mod market;
+mod mexc;
 mod replay;
 mod server;
 mod sim;
 mod venue;
 mod weights;
 
-pub use config::{SimConfig, DEFAULT_API_KEY, DEFAULT_API_SECRET};
+pub use config::{Dialect, SimConfig, DEFAULT_API_KEY, DEFAULT_API_SECRET};
 pub use error::SimError;
 pub use faults::{Endpoint, Fault, FaultProfile, ScriptedFault};
 pub use replay::{load_ohlcv, ReplaySource};

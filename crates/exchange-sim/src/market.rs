@@ -3,14 +3,17 @@
 //!
 //! Internally prices are integer counts of the symbol's tick (`u32`) and the random walk runs
 //! on `f64` log prices; every conversion to a price rounds to the tick explicitly and every
-//! reported price is a [`Decimal`] built from the integer tick count.
+//! reported price is a [`Decimal`] built from the integer tick count. Quantities and volumes are
+//! kept exact the same way: book quantities and traded volumes are integer counts of the
+//! symbol's step (rounded down when the model generates them), quote volumes integer counts of
+//! `step * tick / 4` (volume times the candle's `o + h + l + c`), so every reported quantity
+//! and volume is an exact [`Decimal`] and nothing is converted back from a float.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use trading_core::{Interval, MarketRules, Symbol, Timestamp};
 
@@ -127,13 +130,19 @@ struct MinuteCandle {
     h: u32,
     l: u32,
     c: u32,
-    volume: f32,
+    /// Traded base volume, in steps.
+    volume: u64,
     trades: u32,
 }
 
 impl MinuteCandle {
     fn new(minute: i64, price: u32) -> Self {
-        MinuteCandle { minute, o: price, h: price, l: price, c: price, volume: 0.0, trades: 0 }
+        MinuteCandle { minute, o: price, h: price, l: price, c: price, volume: 0, trades: 0 }
+    }
+
+    /// Quote volume in units of `step * tick / 4`: volume times the typical price `(o+h+l+c)/4`.
+    fn quote_units(&self) -> u128 {
+        u128::from(self.volume) * u128::from(sum_ohlc(self))
     }
 
     fn update(&mut self, price: u32) {
@@ -161,16 +170,17 @@ struct State {
     driver: Driver,
     rng: ChaCha8Rng,
     mid: u32,
-    bid_qty: f64,
-    ask_qty: f64,
+    /// Top-of-book and last-trade quantities, in steps.
+    bid_qty: u64,
+    ask_qty: u64,
     last_at_ask: bool,
-    last_qty: f64,
+    last_qty: u64,
     candles: VecDeque<MinuteCandle>,
     current: MinuteCandle,
     trade_seq: i64,
     listed: bool,
-    /// Quote volume of the completed candles of the 24 h window, cached per minute.
-    qv_cache: Option<(i64, f64)>,
+    /// Quote volume units of the completed candles of the 24 h window, cached per minute.
+    qv_cache: Option<(i64, u128)>,
 }
 
 /// The whole simulated market.
@@ -275,20 +285,42 @@ impl Spec {
         Decimal::from(ticks) * self.tick
     }
 
-    /// Base quantity rounded down to the step (at least one step).
-    fn qty(&self, q: f64) -> Decimal {
-        let steps = (q / self.step_f).floor().clamp(1.0, 1e15) as u64;
+    /// A generated base quantity in whole steps, rounded down, at least one step (book and
+    /// trade sizes).
+    fn qty_steps(&self, q: f64) -> u64 {
+        self.volume_steps(q).max(1)
+    }
+
+    /// A generated base volume in whole steps, rounded down; 0 for a model value that is not a
+    /// positive finite number, at most 10^15 steps.
+    fn volume_steps(&self, v: f64) -> u64 {
+        let steps = (v / self.step_f).floor();
+        if steps.is_finite() && steps > 0.0 {
+            steps.min(1e15) as u64
+        } else {
+            0
+        }
+    }
+
+    /// `steps` steps of base quantity, exactly.
+    fn qty(&self, steps: u64) -> Decimal {
         Decimal::from(steps) * self.step
     }
 
-    fn volume(&self, v: f64) -> Decimal {
-        let scale = self.step.scale();
-        Decimal::from_f64(v).unwrap_or_default().round_dp_with_strategy(scale, RoundingStrategy::ToZero)
+    /// Quote volume units (`step * tick / 4` each) as an exact amount, rounded down to 8
+    /// decimals. The sums stay far below 2^96 (10^15 steps * 4 * 10^9 ticks per candle).
+    fn quote_amount(&self, units: u128) -> Decimal {
+        let units = i128::try_from(units).unwrap_or(i128::MAX).min(MAX_QUOTE_UNITS);
+        let units = Decimal::try_from_i128_with_scale(units, 0).unwrap_or(Decimal::MAX);
+        (units * self.step * self.tick / Decimal::from(4)).round_dp_with_strategy(8, RoundingStrategy::ToZero)
     }
 }
 
-fn quote_amount(v: f64) -> Decimal {
-    Decimal::from_f64(v).unwrap_or_default().round_dp_with_strategy(8, RoundingStrategy::ToZero)
+/// Largest quote-volume unit count a `Decimal` holds (its 96-bit mantissa).
+const MAX_QUOTE_UNITS: i128 = (1 << 96) - 1;
+
+fn sum_ohlc(c: &MinuteCandle) -> u64 {
+    u64::from(c.o) + u64::from(c.h) + u64::from(c.l) + u64::from(c.c)
 }
 
 impl Market {
@@ -323,7 +355,9 @@ impl Market {
         } else {
             for (i, src) in config.replay.iter().enumerate() {
                 let candles = load_ohlcv(&src.path)?;
-                let path = ReplayPath::new(&candles, start, history_ms);
+                let path = ReplayPath::new(&candles, start, history_ms).map_err(|(line, reason)| {
+                    SimError::ReplayParse { path: src.path.clone(), line, reason }
+                })?;
                 let mut spec_rng = mk_rng(2 * i as u64 + 1);
                 let price = path.first_price().max(1e-12);
                 let venue_id = format!("{}{}", src.symbol.base(), src.symbol.quote());
@@ -392,21 +426,13 @@ impl Market {
                 }
                 let h = ((f64::from(h) * wick).round().min(MAX_TICKS) as u32).max(h);
                 let l = ((f64::from(l) / wick).round().max(1.0) as u32).min(l);
-                let volume = match &st.driver {
+                let volume = spec.volume_steps(match &st.driver {
                     Driver::Walk { .. } => spec.volume_per_s * 60.0 * st.rng.random_range(0.3..1.7),
                     Driver::Replay(p) => p.volume_rate_at(t0) * MINUTE as f64,
-                };
+                });
                 let trades = st.rng.random_range(5..200u32);
                 st.trade_seq += i64::from(trades);
-                st.candles.push_back(MinuteCandle {
-                    minute,
-                    o: open,
-                    h,
-                    l,
-                    c: close,
-                    volume: volume as f32,
-                    trades,
-                });
+                st.candles.push_back(MinuteCandle { minute, o: open, h, l, c: close, volume, trades });
             }
             st.current = MinuteCandle::new(start_minute, st.mid);
         }
@@ -492,11 +518,11 @@ impl Market {
                 }
             };
             let u: f64 = st.rng.random();
-            st.bid_qty = spec.depth * (0.2 + 1.6 * u);
-            st.ask_qty = spec.depth * (1.8 - 1.6 * u);
+            st.bid_qty = spec.qty_steps(spec.depth * (0.2 + 1.6 * u));
+            st.ask_qty = spec.qty_steps(spec.depth * (1.8 - 1.6 * u));
             st.last_at_ask = u < 0.5;
             let traded = vol_rate * dt_s * (0.4 + 1.2 * u);
-            st.last_qty = (traded / 4.0).max(spec.step_f);
+            st.last_qty = spec.qty_steps(traded / 4.0);
             let last = st.last_ticks(spec);
             if minute != st.current.minute {
                 let done = std::mem::replace(&mut st.current, MinuteCandle::new(minute, last));
@@ -506,7 +532,7 @@ impl Market {
                 }
             }
             st.current.update(last);
-            st.current.volume += traded as f32;
+            st.current.volume = st.current.volume.saturating_add(spec.volume_steps(traded));
             let trades = 1 + (u * 4.0) as u32;
             st.current.trades += trades;
             st.trade_seq += i64::from(trades);
@@ -555,12 +581,12 @@ impl Market {
                     .candles
                     .iter()
                     .filter(|c| c.minute >= from_minute)
-                    .fold(0f64, |acc, c| acc + f64::from(c.volume) * typical(c) * spec.tick_f);
+                    .fold(0u128, |acc, c| acc.saturating_add(c.quote_units()));
                 st.qv_cache = Some((minute, v));
                 v
             }
         };
-        quote_amount(done + f64::from(st.current.volume) * typical(&st.current) * spec.tick_f)
+        spec.quote_amount(done.saturating_add(st.current.quote_units()))
     }
 
     /// Rolling 24 h statistics of market `i`.
@@ -570,13 +596,13 @@ impl Market {
         let window =
             st.candles.iter().filter(|c| c.minute >= from_minute).chain(std::iter::once(&st.current));
         let (mut open, mut high, mut low) = (None, 0u32, u32::MAX);
-        let (mut volume, mut quote, mut count) = (0f64, 0f64, 0u64);
+        let (mut volume, mut quote, mut count) = (0u64, 0u128, 0u64);
         for c in window {
             open.get_or_insert(c.o);
             high = high.max(c.h);
             low = low.min(c.l);
-            volume += f64::from(c.volume);
-            quote += f64::from(c.volume) * typical(c) * spec.tick_f;
+            volume = volume.saturating_add(c.volume);
+            quote = quote.saturating_add(c.quote_units());
             count += u64::from(c.trades);
         }
         let last = st.last_ticks(spec);
@@ -585,8 +611,8 @@ impl Market {
             high: spec.price(high.max(last)),
             low: spec.price(low.min(last)),
             last: spec.price(last),
-            volume: spec.volume(volume),
-            quote_volume: quote_amount(quote),
+            volume: spec.qty(volume),
+            quote_volume: spec.quote_amount(quote),
             open_time: self.now - DAY,
             close_time: self.now,
             first_id: st.trade_seq - count as i64 + 1,
@@ -614,18 +640,18 @@ impl Market {
             let t = minute * MINUTE;
             t - t.rem_euclid(width)
         };
-        let mut agg: Vec<(i64, MinuteCandle, f64)> = Vec::new();
+        let mut agg: Vec<(i64, MinuteCandle, u128)> = Vec::new();
         for c in st.candles.iter().chain(std::iter::once(&st.current)) {
             let b = bucket(c.minute);
-            let qv = f64::from(c.volume) * typical(c) * spec.tick_f;
+            let qv = c.quote_units();
             match agg.last_mut() {
                 Some((t, a, q)) if *t == b => {
                     a.h = a.h.max(c.h);
                     a.l = a.l.min(c.l);
                     a.c = c.c;
-                    a.volume += c.volume;
+                    a.volume = a.volume.saturating_add(c.volume);
                     a.trades += c.trades;
-                    *q += qv;
+                    *q = q.saturating_add(qv);
                 }
                 _ => agg.push((b, *c, qv)),
             }
@@ -651,15 +677,7 @@ impl Market {
             out.extend(synth);
         }
         out.extend(agg.iter().map(|(t, c, q)| {
-            self.kline_row(
-                spec,
-                *t,
-                width,
-                (c.o, c.h, c.l, c.c),
-                f64::from(c.volume),
-                *q,
-                u64::from(c.trades),
-            )
+            self.kline_row(spec, *t, width, (c.o, c.h, c.l, c.c), c.volume, *q, u64::from(c.trades))
         }));
         out.retain(|k| start.is_none_or(|s| k.open_time >= s) && k.open_time <= end);
         if start.is_some() {
@@ -677,12 +695,12 @@ impl Market {
         t: i64,
         width: i64,
         ohlc: (u32, u32, u32, u32),
-        volume: f64,
-        quote: f64,
+        volume: u64,
+        quote: u128,
         trades: u64,
     ) -> Kline {
-        let volume_d = spec.volume(volume);
-        let quote_d = quote_amount(quote);
+        let volume_d = spec.qty(volume);
+        let quote_d = spec.quote_amount(quote);
         let half =
             |d: Decimal, dp: u32| (d / Decimal::TWO).round_dp_with_strategy(dp, RoundingStrategy::ToZero);
         Kline {
@@ -726,16 +744,14 @@ impl Market {
             let l = spec.ticks(open.min(close) / wick).min(o.min(c));
             let volume = spec.volume_per_s * width as f64 / 1000.0 * rng.random_range(0.3..1.7);
             let trades = (volume / spec.depth * 50.0).clamp(1.0, 1e9) as u64;
-            let quote = volume * (open + close) / 2.0;
+            let volume = spec.volume_steps(volume);
+            // the typical price of a synthesized candle: (open + close) / 2 = 2 (o + c) / 4
+            let quote = u128::from(volume) * 2 * (u128::from(o) + u128::from(c));
             out.push(self.kline_row(spec, oldest - k * width, width, (o, h, l, c), volume, quote, trades));
             close = open;
         }
         out
     }
-}
-
-fn typical(c: &MinuteCandle) -> f64 {
-    (f64::from(c.o) + f64::from(c.h) + f64::from(c.l) + f64::from(c.c)) / 4.0
 }
 
 impl State {
@@ -745,10 +761,10 @@ impl State {
             driver,
             rng,
             mid,
-            bid_qty: spec.depth,
-            ask_qty: spec.depth,
+            bid_qty: spec.qty_steps(spec.depth),
+            ask_qty: spec.qty_steps(spec.depth),
             last_at_ask: true,
-            last_qty: spec.step_f,
+            last_qty: 1,
             candles: VecDeque::new(),
             current: MinuteCandle::new(0, mid),
             trade_seq: 0,
@@ -924,6 +940,38 @@ mod tests {
         let recent = m.klines(0, Interval::M1, None, None, 5);
         let from = m.klines(0, Interval::M1, Some(recent[0].open_time), None, 2);
         assert_eq!(from, recent[..2].to_vec());
+    }
+
+    /// Volumes are exact: the 24 h volume is the sum of the minute candles' volumes to the last
+    /// digit, every volume and book quantity is a whole number of steps, and the quote volume is
+    /// the sum of the candles' quote volumes within their rounding to 8 decimals (the float
+    /// volumes this replaced were rounded once per figure, so the sums disagreed).
+    #[test]
+    fn volumes_and_quantities_are_exact_step_multiples() {
+        let mut m = market(4, 11);
+        for _ in 0..200 {
+            m.step_once();
+        }
+        for i in 0..m.len() {
+            let (spec, top, stats) = (m.spec(i).clone(), m.top(i), m.stats_24h(i));
+            let first = m.states[i].candles.front().map(|c| c.minute * MINUTE).unwrap();
+            let klines = m.klines(i, Interval::M1, Some(first), None, 1000);
+            assert_eq!(klines.len(), m.states[i].candles.len() + 1);
+            let volume: Decimal = klines.iter().map(|k| k.volume).sum();
+            assert_eq!(stats.volume, volume, "{}", spec.venue_id);
+            let quote: Decimal = klines.iter().map(|k| k.quote_volume).sum();
+            let slack = Decimal::new(klines.len() as i64, 8);
+            assert!(
+                (stats.quote_volume - quote).abs() <= slack,
+                "{} {} vs {quote}",
+                spec.venue_id,
+                stats.quote_volume
+            );
+            assert!(stats.volume > Decimal::ZERO && stats.quote_volume > Decimal::ZERO);
+            for q in [stats.volume, top.bid_qty, top.ask_qty, top.last_qty] {
+                assert!((q % spec.step).is_zero(), "{} {q} step {}", spec.venue_id, spec.step);
+            }
+        }
     }
 
     #[test]

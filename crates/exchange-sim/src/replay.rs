@@ -62,11 +62,13 @@ fn time(s: &str, line: usize) -> RowResult<Timestamp> {
     if let Ok(n) = s.parse::<i64>() {
         // Binance dumps switched to microseconds in 2025; seconds appear in some exports.
         let ms = match n {
-            n if n > 100_000_000_000_000 => n / 1000,
-            n if n < 100_000_000_000 => n * 1000,
-            n => n,
+            n if n > 100_000_000_000_000 => Some(n / 1000),
+            n if n < 100_000_000_000 => n.checked_mul(1000),
+            n => Some(n),
         };
-        return Ok(Timestamp::from_millis(ms));
+        return ms
+            .map(Timestamp::from_millis)
+            .ok_or_else(|| (line, format!("time {s:?} in seconds is out of range once in milliseconds")));
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(Timestamp::from_millis(dt.timestamp_millis()));
@@ -176,16 +178,48 @@ pub(crate) struct ReplayPath {
 impl ReplayPath {
     /// Builds the path so that simulated time `start` maps to the file time `history_ms` after
     /// the first candle (or the middle of the file if it is shorter than twice that).
-    pub(crate) fn new(candles: &[Candle], start: Timestamp, history_ms: i64) -> Self {
+    ///
+    /// Errors name the 1-based candle and what is wrong: a value that has no `f64` form (the
+    /// driver's representation; never silently 0), or times whose arithmetic would overflow.
+    pub(crate) fn new(
+        candles: &[Candle],
+        start: Timestamp,
+        history_ms: i64,
+    ) -> Result<Self, (usize, String)> {
         let times: Vec<i64> = candles.iter().map(|c| c.open_time.as_millis()).collect();
-        let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
-        let ohlc = candles.iter().map(|c| [f(c.open), f(c.high), f(c.low), f(c.close)]).collect();
-        let volume = candles.iter().map(|c| f(c.volume)).collect();
-        let width = times.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).min().unwrap_or(60_000);
+        let mut ohlc = Vec::with_capacity(candles.len());
+        let mut volume = Vec::with_capacity(candles.len());
+        for (i, c) in candles.iter().enumerate() {
+            let f = |what: &str, d: Decimal| {
+                d.to_f64().filter(|v| v.is_finite()).ok_or_else(|| {
+                    (i + 1, format!("{what} {d} has no floating-point form for the replay driver"))
+                })
+            };
+            ohlc.push([f("open", c.open)?, f("high", c.high)?, f("low", c.low)?, f("close", c.close)?]);
+            volume.push(f("volume", c.volume)?);
+        }
+        let overflow = |what: &str| (1, format!("candle times overflow: {what}"));
+        let width = times
+            .windows(2)
+            .filter_map(|w| w[1].checked_sub(w[0]))
+            .filter(|d| *d > 0)
+            .min()
+            .unwrap_or(60_000);
         let first = times.first().copied().unwrap_or(0);
-        let last = times.last().copied().unwrap_or(0) + width;
-        let into_file = history_ms.min((last - first) / 2);
-        ReplayPath { times, ohlc, volume, width, offset: first + into_file - start.as_millis() }
+        let last =
+            times.last().copied().unwrap_or(0).checked_add(width).ok_or_else(|| overflow("last + width"))?;
+        let span = last.checked_sub(first).ok_or_else(|| overflow("last - first"))?;
+        let into_file = history_ms.min(span / 2);
+        let offset = first
+            .checked_add(into_file)
+            .and_then(|t| t.checked_sub(start.as_millis()))
+            .ok_or_else(|| overflow("file time - simulated start"))?;
+        Ok(ReplayPath { times, ohlc, volume, width, offset })
+    }
+
+    /// File time of simulated time `t` (saturating: far outside the file either way).
+    fn file_time(&self, t: i64) -> i64 {
+        t.saturating_add(self.offset)
     }
 
     /// The first price of the file (the base price of the market).
@@ -197,17 +231,19 @@ impl ReplayPath {
     /// for a rising candle and open -> high -> low -> close for a falling one, linearly over
     /// thirds of the candle. Before the file: the first open; after it: the last close.
     pub(crate) fn price_at(&self, t: i64) -> f64 {
-        let ft = t + self.offset;
+        let ft = self.file_time(t);
         let i = match self.times.binary_search(&ft) {
             Ok(i) => i,
             Err(0) => return self.first_price(),
             Err(i) => i - 1,
         };
         let [o, h, l, c] = self.ohlc[i];
-        let frac = ((ft - self.times[i]) as f64 / self.width as f64).clamp(0.0, 1.0);
-        if ft - self.times[i] >= self.width {
+        // ft >= times[i] here (binary search), so the difference cannot overflow
+        let into = ft.saturating_sub(self.times[i]);
+        if into >= self.width {
             return c;
         }
+        let frac = (into as f64 / self.width as f64).clamp(0.0, 1.0);
         let (a, b) = if c >= o { (l, h) } else { (h, l) };
         let lerp = |x: f64, y: f64, s: f64| x + (y - x) * s;
         match frac {
@@ -219,11 +255,13 @@ impl ReplayPath {
 
     /// Base volume per millisecond at simulated time `t` (the candle's volume spread evenly).
     pub(crate) fn volume_rate_at(&self, t: i64) -> f64 {
-        let ft = t + self.offset;
+        let ft = self.file_time(t);
         match self.times.binary_search(&ft) {
             Ok(i) => self.volume[i] / self.width as f64,
             Err(0) => 0.0,
-            Err(i) if ft - self.times[i - 1] < self.width => self.volume[i - 1] / self.width as f64,
+            Err(i) if ft.saturating_sub(self.times[i - 1]) < self.width => {
+                self.volume[i - 1] / self.width as f64
+            }
             Err(_) => 0.0,
         }
     }
@@ -270,6 +308,36 @@ mod tests {
         assert!(load_ohlcv(f.path()).unwrap_err().to_string().contains("no \"close\" column"));
     }
 
+    /// Times whose arithmetic would overflow are an error naming the line, not a wrap or a
+    /// panic: seconds that overflow once in milliseconds, and candle times far apart.
+    #[test]
+    fn replay_times_use_checked_arithmetic() {
+        let f = write("timestamp,open,high,low,close,volume\n-9223372036854776,1,2,0.5,1.5,10\n");
+        let err = load_ohlcv(f.path()).unwrap_err();
+        assert!(
+            matches!(&err, SimError::ReplayParse { line: 2, reason, .. } if reason.contains("out of range")),
+            "{err}"
+        );
+        let c = |ms: i64| Candle {
+            open_time: Timestamp::from_millis(ms),
+            open: Decimal::ONE,
+            high: Decimal::ONE,
+            low: Decimal::ONE,
+            close: Decimal::ONE,
+            volume: Decimal::ONE,
+            quote_volume: None,
+        };
+        let far = [c(i64::MIN + 10), c(i64::MAX - 10)];
+        let err = ReplayPath::new(&far, Timestamp::from_millis(0), 0).unwrap_err();
+        assert!(err.1.contains("overflow"), "{err:?}");
+        let near_end = [c(i64::MAX - 100)];
+        assert!(ReplayPath::new(&near_end, Timestamp::from_millis(0), 0).unwrap_err().1.contains("overflow"));
+        // a valid path never overflows when asked about far-away simulated times
+        let p = ReplayPath::new(&[c(0), c(60_000)], Timestamp::from_millis(0), 0).unwrap();
+        assert_eq!((p.price_at(i64::MAX), p.price_at(i64::MIN)), (1.0, 1.0));
+        assert_eq!((p.volume_rate_at(i64::MAX), p.volume_rate_at(i64::MIN)), (0.0, 0.0));
+    }
+
     #[test]
     fn interpolation_visits_low_then_high_in_a_rising_candle() {
         let c = Candle {
@@ -282,7 +350,7 @@ mod tests {
             quote_volume: None,
         };
         let next = Candle { open_time: Timestamp::from_millis(60_000), ..c.clone() };
-        let p = ReplayPath::new(&[c, next], Timestamp::from_millis(0), 0);
+        let p = ReplayPath::new(&[c, next], Timestamp::from_millis(0), 0).unwrap();
         assert_eq!(p.price_at(0), 10.0);
         assert_eq!(p.price_at(20_000), 9.0);
         assert_eq!(p.price_at(40_000), 13.0);

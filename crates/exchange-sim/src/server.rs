@@ -23,10 +23,11 @@ use trading_core::{ClientOrderId, Interval, OrderId, OrderRef, OrderType, Side, 
 
 use crate::binance::{self, d8, RespType};
 use crate::error::ApiError;
-use crate::sim::{Refusal, State as SimState, MALFORMED_BODY};
+use crate::mexc;
+use crate::sim::{Refusal, State as SimState, FIREWALL_BODY, MALFORMED_BODY};
 use crate::venue::NewOrder;
 use crate::weights::weight;
-use crate::{Endpoint, ScriptedFault, SimConfig, SimError, SimExchange};
+use crate::{Dialect, Endpoint, ScriptedFault, SimConfig, SimError, SimExchange};
 
 /// One HTTP request as the server received it, for tests that assert what a client sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +168,7 @@ fn endpoint_of(method: &Method, path: &str) -> Option<Endpoint> {
         ("DELETE", "/api/v3/order") => Endpoint::CancelOrder,
         ("GET", "/api/v3/openOrders") => Endpoint::OpenOrders,
         ("GET", "/api/v3/account") => Endpoint::Account,
+        ("GET", "/api/v3/myTrades") => Endpoint::MyTrades,
         _ => return None,
     })
 }
@@ -179,6 +181,7 @@ fn is_signed(e: Endpoint) -> bool {
             | Endpoint::CancelOrder
             | Endpoint::OpenOrders
             | Endpoint::Account
+            | Endpoint::MyTrades
     )
 }
 
@@ -190,20 +193,32 @@ fn symbol_count(p: &Params) -> Option<usize> {
     param(p, "symbols").map(|s| serde_json::from_str::<Vec<String>>(s).map_or(1, |v| v.len()))
 }
 
-fn respond(status: u16, body: String, used_weight: u32, retry_after: Option<Duration>) -> Response {
+/// `used_weight` is `None` in the MEXC dialect (MEXC sends no used-weight header).
+fn respond(status: u16, body: String, used_weight: Option<u32>, retry_after: Option<Duration>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
-    h.insert("x-mbx-used-weight-1m", HeaderValue::from(used_weight));
+    if let Some(used_weight) = used_weight {
+        h.insert("x-mbx-used-weight-1m", HeaderValue::from(used_weight));
+    }
     if let Some(r) = retry_after {
         h.insert("retry-after", HeaderValue::from(r.as_secs().max(1)));
     }
     resp
 }
 
-fn error_response(e: &ApiError, used_weight: u32) -> Response {
+fn error_response(shared: &Shared, e: ApiError, used_weight: Option<u32>) -> Response {
+    let e = match shared.sim.dialect() {
+        Dialect::Binance => e,
+        Dialect::Mexc => mexc::error(e),
+    };
     respond(e.status, e.body(), used_weight, e.retry_after)
+}
+
+/// The used-weight header value, in the dialect that sends one.
+fn weight_header(shared: &Shared, used: u32) -> Option<u32> {
+    (shared.sim.dialect() == Dialect::Binance).then_some(used)
 }
 
 async fn handle(
@@ -217,7 +232,7 @@ async fn handle(
     let query = uri.query().unwrap_or("").to_owned();
     let body = String::from_utf8_lossy(&body).into_owned();
     let Some(endpoint) = endpoint_of(&method, &path) else {
-        let used = shared.sim.used_weight();
+        let used = weight_header(&shared, shared.sim.used_weight());
         shared.log.lock().push(RecordedRequest {
             at: Instant::now(),
             method: method.to_string(),
@@ -265,9 +280,15 @@ async fn handle(
     if !adm.pre_delay.is_zero() {
         tokio::time::sleep(adm.pre_delay).await;
     }
+    let used = weight_header(&shared, adm.used_weight);
     match &adm.refusal {
-        Some(Refusal::Api(e)) => return error_response(e, adm.used_weight),
-        Some(Refusal::Malformed) => return respond(200, MALFORMED_BODY.to_owned(), adm.used_weight, None),
+        Some(Refusal::Api(e)) => return error_response(&shared, e.clone(), used),
+        Some(Refusal::Malformed) => return respond(200, MALFORMED_BODY.to_owned(), used, None),
+        Some(Refusal::Firewall) => {
+            let mut resp = respond(403, FIREWALL_BODY.to_owned(), None, None);
+            resp.headers_mut().insert("content-type", HeaderValue::from_static("text/html"));
+            return resp;
+        }
         None => {}
     }
     let result = params.and_then(|p| {
@@ -279,15 +300,58 @@ async fn handle(
     if !adm.post_delay.is_zero() {
         tokio::time::sleep(adm.post_delay).await;
     }
-    match result {
-        Ok(json) => respond(200, json, adm.used_weight, None),
-        Err(e) => error_response(&e, adm.used_weight),
+    let resp = match result {
+        Ok(json) => respond(200, json, used, None),
+        Err(e) => error_response(&shared, e, used),
+    };
+    transfer(&shared, &headers, resp).await
+}
+
+/// Compresses the answer when the client accepts gzip (and the venue serves it), then waits
+/// the modelled transfer time of the body over the configured bandwidth.
+async fn transfer(shared: &Shared, headers: &HeaderMap, resp: Response) -> Response {
+    use std::io::Write as _;
+    let (gzip, bandwidth) = shared.sim.transfer();
+    let accepts_gzip = headers
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    if !(gzip && accepts_gzip) && bandwidth.is_none() {
+        return resp;
     }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return respond(500, ApiError::server_error().body(), None, None);
+    };
+    let bytes = if gzip && accepts_gzip {
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(bytes.len() / 4),
+            flate2::Compression::default(),
+        );
+        match enc.write_all(&bytes).and_then(|()| enc.finish()) {
+            Ok(compressed) => {
+                parts.headers.insert("content-encoding", HeaderValue::from_static("gzip"));
+                Bytes::from(compressed)
+            }
+            Err(_) => bytes,
+        }
+    } else {
+        bytes
+    };
+    if let Some(bps) = bandwidth {
+        let micros = (bytes.len() as u64).saturating_mul(1_000_000) / bps.max(1);
+        tokio::time::sleep(Duration::from_micros(micros)).await;
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// The signed-request checks: API key, signature, timestamp window.
 fn verify(shared: &Shared, headers: &HeaderMap, query: &str, body: &str, p: &Params) -> Result<(), ApiError> {
-    let key = headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let key_header = match shared.sim.dialect() {
+        Dialect::Binance => "x-mbx-apikey",
+        Dialect::Mexc => "x-mexc-apikey",
+    };
+    let key = headers.get(key_header).and_then(|v| v.to_str().ok()).unwrap_or("");
     if key.is_empty() {
         return Err(ApiError::new(401, -2014, "API-key format invalid."));
     }
@@ -455,7 +519,7 @@ fn process(
                 (None, None) => (0..st.market.len()).collect(),
                 _ => selected(st, p)?.unwrap_or_default(),
             };
-            to_json(&binance::ExchangeInfo {
+            let mut info = serde_json::to_value(binance::ExchangeInfo {
                 timezone: "UTC",
                 server_time: server_now,
                 rate_limits: vec![binance::RateLimit {
@@ -468,6 +532,15 @@ fn process(
                 symbols: all.into_iter().map(|i| binance::SymbolInfo::new(&SimExchange::rules_of(&st.market, i))).collect(),
                 sors: Vec::new(),
             })
+            .map_err(|_| ApiError::server_error())?;
+            if param(p, "symbol").is_none() && param(p, "symbols").is_none() {
+                if let Some(symbols) = info.get_mut("symbols").and_then(serde_json::Value::as_array_mut) {
+                    for name in sim.unrepresentable_listings() {
+                        symbols.push(unrepresentable_listing(name));
+                    }
+                }
+            }
+            to_json(&info)
         }
         Endpoint::TickerPrice | Endpoint::BookTicker => {
             let sel = selected(st, p)?;
@@ -523,19 +596,25 @@ fn process(
                 Some("SELL") => Side::Sell,
                 Some(_) => return Err(ApiError::bad(-1117, "Invalid side.")),
             };
-            let order_type = match param(p, "type") {
+            let mexc = sim.dialect() == Dialect::Mexc;
+            let (order_type, type_tif) = match param(p, "type") {
                 None | Some("") => return Err(ApiError::mandatory("type")),
-                Some("MARKET") => OrderType::Market,
-                Some("LIMIT") => OrderType::Limit,
-                Some("LIMIT_MAKER") => OrderType::LimitMaker,
+                Some("MARKET") => (OrderType::Market, None),
+                Some("LIMIT") if mexc => (OrderType::Limit, Some(TimeInForce::Gtc)),
+                Some("LIMIT") => (OrderType::Limit, None),
+                Some("LIMIT_MAKER") => (OrderType::LimitMaker, None),
+                // MEXC spells time in force as the order type.
+                Some("IMMEDIATE_OR_CANCEL") if mexc => (OrderType::Limit, Some(TimeInForce::Ioc)),
+                Some("FILL_OR_KILL") if mexc => (OrderType::Limit, Some(TimeInForce::Fok)),
                 Some(_) => return Err(ApiError::bad(-1116, "Invalid orderType.")),
             };
-            let tif = match param(p, "timeInForce") {
-                None => None,
-                Some("GTC") => Some(TimeInForce::Gtc),
-                Some("IOC") => Some(TimeInForce::Ioc),
-                Some("FOK") => Some(TimeInForce::Fok),
-                Some(_) => return Err(ApiError::bad(-1115, "Invalid timeInForce.")),
+            let tif = match (param(p, "timeInForce"), mexc) {
+                (None, _) => type_tif,
+                (Some(_), true) => return Err(ApiError::not_required("timeInForce")),
+                (Some("GTC"), false) => Some(TimeInForce::Gtc),
+                (Some("IOC"), false) => Some(TimeInForce::Ioc),
+                (Some("FOK"), false) => Some(TimeInForce::Fok),
+                (Some(_), false) => return Err(ApiError::bad(-1115, "Invalid timeInForce.")),
             };
             if param(p, "quoteOrderQty").is_some() {
                 return Err(ApiError::bad(-1020, "This operation is not supported."));
@@ -561,12 +640,19 @@ fn process(
             let top = st.market.top(i);
             let req = NewOrder { market: i, side, order_type, quantity, price, time_in_force: tif, client_order_id, partial_then_cancel };
             let rec = st.venue.place(st.market.spec(i), &top, now, req)?;
+            if mexc {
+                return to_json(&mexc::new_order(&rec));
+            }
             binance::new_order(&rec, resp).map_err(|_| ApiError::server_error())
         }
         Endpoint::QueryOrder => {
             let i = symbol_index(st, p)?;
             let r = order_ref(p)?;
-            to_json(&binance::QueryOrder::new(st.venue.find(i, &r)?))
+            let rec = sim.visible_order(st, i, &r, now)?;
+            match sim.dialect() {
+                Dialect::Binance => to_json(&binance::QueryOrder::new(rec)),
+                Dialect::Mexc => to_json(&mexc::order(rec)),
+            }
         }
         Endpoint::CancelOrder => {
             let i = symbol_index(st, p)?;
@@ -576,7 +662,10 @@ fn process(
                 _ => generated_id(shared, "x-sim-cancel-")?.as_str().to_owned(),
             };
             let rec = st.venue.cancel(i, st.market.spec(i), &r, now)?;
-            to_json(&binance::CancelOrder::new(&rec, &cancel_id))
+            match sim.dialect() {
+                Dialect::Binance => to_json(&binance::CancelOrder::new(&rec, &cancel_id)),
+                Dialect::Mexc => to_json(&mexc::order(&rec)),
+            }
         }
         Endpoint::OpenOrders => {
             let m = match param(p, "symbol") {
@@ -584,7 +673,49 @@ fn process(
                 None => None,
             };
             let orders = st.venue.open_orders(m);
-            to_json(&orders.iter().map(binance::QueryOrder::new).collect::<Vec<_>>())
+            let mut list: Vec<serde_json::Value> = match sim.dialect() {
+                Dialect::Binance => orders
+                    .iter()
+                    .map(|o| serde_json::to_value(binance::QueryOrder::new(o)))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| ApiError::server_error())?,
+                Dialect::Mexc => orders.iter().map(mexc::order).collect(),
+            };
+            list.extend(sim.foreign_orders(m.map(|i| st.market.spec(i).venue_id.as_str())));
+            to_json(&list)
+        }
+        Endpoint::MyTrades => {
+            let i = symbol_index(st, p)?;
+            let order_id = int_param(p, "orderId")?;
+            let start = int_param(p, "startTime")?;
+            let end = int_param(p, "endTime")?;
+            let max = match sim.dialect() {
+                Dialect::Binance => 1000,
+                Dialect::Mexc => 100,
+            };
+            let limit = int_param(p, "limit")?.unwrap_or(max.min(500));
+            if !(1..=max).contains(&limit) {
+                return Err(ApiError::bad(-1130, "Data sent for parameter 'limit' is not valid."));
+            }
+            if order_id.is_some() && (start.is_some() || end.is_some()) {
+                return Err(ApiError::bad(-1106, "Parameter 'startTime' sent when not required."));
+            }
+            let mut trades: Vec<(u64, serde_json::Value)> = st
+                .venue
+                .all_orders()
+                .filter(|o| o.market == i && order_id.is_none_or(|id| o.numeric_id() == id as u64))
+                .flat_map(|o| {
+                    o.fills
+                        .iter()
+                        .filter(|f| {
+                            start.is_none_or(|s| f.ts.as_millis() >= s) && end.is_none_or(|e| f.ts.as_millis() <= e)
+                        })
+                        .map(move |f| (f.trade_id, my_trade(sim.dialect(), o, f)))
+                })
+                .collect();
+            trades.sort_by_key(|(id, _)| *id);
+            trades.truncate(limit as usize);
+            to_json(&trades.into_iter().map(|(_, t)| t).collect::<Vec<_>>())
         }
         Endpoint::Account => {
             let omit_zero = param(p, "omitZeroBalances") == Some("true");
@@ -621,6 +752,50 @@ fn process(
             })
         }
         Endpoint::Any | Endpoint::Ping | Endpoint::Time => Ok("{}".to_owned()),
+    })
+}
+
+/// One own trade as `GET /api/v3/myTrades` shows it (Binance: numeric ids and times).
+fn my_trade(dialect: Dialect, o: &crate::venue::OrderRec, f: &crate::venue::FillRec) -> serde_json::Value {
+    match dialect {
+        Dialect::Mexc => mexc::trade(o, f),
+        Dialect::Binance => serde_json::json!({
+            "symbol": o.venue_id,
+            "id": f.trade_id,
+            "orderId": o.numeric_id(),
+            "orderListId": -1,
+            "price": d8(f.price),
+            "qty": d8(f.qty),
+            "quoteQty": d8(f.price * f.qty),
+            "commission": d8(f.commission),
+            "commissionAsset": f.commission_asset,
+            "time": f.ts.as_millis(),
+            "isBuyer": o.order.side == Side::Buy,
+            "isMaker": f.maker,
+            "isBestMatch": true,
+        }),
+    }
+}
+
+/// An exchangeInfo entry for a listing whose asset name the bot's vocabulary cannot hold.
+fn unrepresentable_listing(name: &str) -> serde_json::Value {
+    let base = name.strip_suffix("USDT").unwrap_or(name);
+    serde_json::json!({
+        "symbol": name,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": "USDT",
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "orderTypes": ["LIMIT", "MARKET"],
+        "isSpotTradingAllowed": true,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.00010000", "maxPrice": "1000.00000000", "tickSize": "0.00010000"},
+            {"filterType": "LOT_SIZE", "minQty": "1.00000000", "maxQty": "9000000.00000000", "stepSize": "1.00000000"}
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
     })
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use exchange::{
     resolve_by_lookup, Capabilities, EndpointWeights, Exchange, ExchangeError, FillQuery, MarketList,
-    OhlcvRequest, OpenOrders, OrderResolution, RateBudget, ResolvePolicy,
+    OhlcvRequest, OpenOrders, OrderResolution, RateBudget, ResolvePolicy, SkippedEntry,
 };
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
@@ -23,7 +23,7 @@ use crate::faults::{Decision, FaultState};
 use crate::market::Market;
 use crate::venue::{NewOrder, OrderRec, Venue};
 use crate::weights::{weight, Charge, WeightWindow};
-use crate::{Endpoint, Fault, ScriptedFault, SimConfig, SimError};
+use crate::{Dialect, Endpoint, Fault, ScriptedFault, SimConfig, SimError};
 
 /// Everything mutable, behind one lock.
 #[derive(Debug)]
@@ -45,6 +45,14 @@ struct Inner {
     taker_fee: Decimal,
     api_key: String,
     api_secret: String,
+    acceptance_window: Duration,
+    visibility_delay: Duration,
+    dialect: Dialect,
+    unrepresentable: Vec<String>,
+    gzip: bool,
+    bandwidth: Option<u64>,
+    /// Open orders placed "by hand" with a type the simulator does not model, as raw JSON.
+    foreign_orders: Mutex<Vec<serde_json::Value>>,
     state: Mutex<State>,
 }
 
@@ -82,6 +90,8 @@ pub(crate) enum Refusal {
     Api(ApiError),
     /// A 200 with a truncated body.
     Malformed,
+    /// A 403 from the web application firewall (HTML body, no code).
+    Firewall,
 }
 
 impl SimExchange {
@@ -122,6 +132,13 @@ impl SimExchange {
                 taker_fee: config.taker_fee,
                 api_key: config.api_key,
                 api_secret: config.api_secret,
+                acceptance_window: config.acceptance_window,
+                visibility_delay: config.order_visibility_delay,
+                dialect: config.dialect,
+                unrepresentable: config.unrepresentable_listings,
+                gzip: config.gzip,
+                bandwidth: config.bandwidth_bytes_per_sec,
+                foreign_orders: Mutex::new(Vec::new()),
                 state: Mutex::new(state),
             }),
         })
@@ -288,6 +305,8 @@ impl SimExchange {
             Fault::RateLimited { retry_after } => Refusal::Api(ApiError::rate_limited(limit, retry_after)),
             Fault::Banned { retry_after } => Refusal::Api(ApiError::banned(now + retry_after, retry_after)),
             Fault::MalformedBody => Refusal::Malformed,
+            Fault::TooManyOrders => Refusal::Api(ApiError::too_many_orders()),
+            Fault::Firewall => Refusal::Firewall,
             Fault::ServerError | Fault::Latency(_) | Fault::AcceptThenDelay(_) => {
                 Refusal::Api(ApiError::server_error())
             }
@@ -321,7 +340,66 @@ impl SimExchange {
                 MALFORMED_BODY,
             )),
             Some(Refusal::Api(e)) => Err(e.clone().into_exchange_error(operation, None, self.now(), cid)),
+            Some(Refusal::Firewall) => Err(ApiError::new(403, 0, FIREWALL_BODY).into_exchange_error(
+                operation,
+                None,
+                self.now(),
+                cid,
+            )),
         }
+    }
+
+    /// Adds an open order "placed by hand" with a type or status the simulator does not model
+    /// (for example a `STOP_LOSS_LIMIT`), given as the venue's JSON for it. It is listed by
+    /// `GET /api/v3/openOrders` as is and reported in-process as unrecognised, so clients can
+    /// be tested against an account that holds orders they do not understand.
+    pub fn add_foreign_open_order(&self, order: serde_json::Value) {
+        self.inner.foreign_orders.lock().push(order);
+    }
+
+    /// The foreign open orders ([`SimExchange::add_foreign_open_order`]) of venue id `venue_id`
+    /// (all when `None`).
+    pub(crate) fn foreign_orders(&self, venue_id: Option<&str>) -> Vec<serde_json::Value> {
+        self.inner
+            .foreign_orders
+            .lock()
+            .iter()
+            .filter(|o| {
+                venue_id.is_none_or(|id| o.get("symbol").and_then(serde_json::Value::as_str) == Some(id))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The listings exchangeInfo shows that the bot's vocabulary cannot represent.
+    pub(crate) fn unrepresentable_listings(&self) -> &[String] {
+        &self.inner.unrepresentable
+    }
+
+    /// (serve gzip when asked, bytes per second of the modelled network).
+    pub(crate) fn transfer(&self) -> (bool, Option<u64>) {
+        (self.inner.gzip, self.inner.bandwidth)
+    }
+
+    /// The HTTP dialect.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// One order of market `i` as a query sees it: `-2013` while it is younger than the late
+    /// visibility delay (the venue accepted it but does not show it yet).
+    pub(crate) fn visible_order<'s>(
+        &self,
+        st: &'s State,
+        i: usize,
+        order: &OrderRef,
+        now: Timestamp,
+    ) -> Result<&'s OrderRec, ApiError> {
+        let rec = st.venue.find(i, order)?;
+        if now < rec.order.created_at + self.inner.visibility_delay {
+            return Err(ApiError::no_such_order());
+        }
+        Ok(rec)
     }
 
     /// Resolves a unified symbol to a listed market.
@@ -339,9 +417,9 @@ impl SimExchange {
     }
 }
 
-/// The simulated venue's acceptance window: its `recvWindow` default (5 s) plus a backend
-/// timeout of 10 s, as on Binance.
-pub(crate) const ACCEPTANCE_WINDOW: Duration = Duration::from_secs(15);
+/// What the web application firewall answers (HTTP 403).
+pub(crate) const FIREWALL_BODY: &str =
+    "<html><head><title>403 Forbidden</title></head><body>Request blocked.</body></html>";
 
 /// Simulated time is a clock too: order resolution and tests read it through the seam.
 impl Clock for SimExchange {
@@ -405,7 +483,7 @@ impl Exchange for SimExchange {
                 order_window: Duration::from_secs(10),
             },
             max_klines: 1000,
-            acceptance_window: ACCEPTANCE_WINDOW,
+            acceptance_window: self.inner.acceptance_window,
         }
     }
 
@@ -413,7 +491,16 @@ impl Exchange for SimExchange {
         self.gate(Endpoint::ExchangeInfo, weight(Endpoint::ExchangeInfo, None), "load_markets", None).await?;
         let markets = self
             .with_state(false, |st, _| (0..st.market.len()).map(|i| Self::rules_of(&st.market, i)).collect());
-        Ok(MarketList { markets, skipped: Vec::new() })
+        let skipped = self
+            .inner
+            .unrepresentable
+            .iter()
+            .map(|name| SkippedEntry {
+                venue_name: name.clone(),
+                reason: "asset name outside the symbol vocabulary (A-Z, 0-9)".into(),
+            })
+            .collect();
+        Ok(MarketList { markets, skipped })
     }
 
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError> {
@@ -520,25 +607,40 @@ impl Exchange for SimExchange {
         self.gate(Endpoint::QueryOrder, weight(Endpoint::QueryOrder, Some(1)), "fetch_order", None).await?;
         self.with_state(false, |st, now| {
             let i = Self::listed_index(&st.market, symbol).map_err(|e| bad_symbol(symbol, e))?;
-            st.venue.find(i, order).map(Self::order_of).map_err(|e| map_err(e, "fetch_order", now, None))
+            self.visible_order(st, i, order, now)
+                .map(Self::order_of)
+                .map_err(|e| map_err(e, "fetch_order", now, None))
         })
     }
 
     async fn fetch_open_orders(&self, symbol: Option<&Symbol>) -> Result<OpenOrders, ExchangeError> {
         let w = weight(Endpoint::OpenOrders, symbol.map(|_| 1));
         self.gate(Endpoint::OpenOrders, w, "fetch_open_orders", None).await?;
-        self.with_state(false, |st, _| {
+        let (orders, venue_id) = self.with_state(false, |st, _| {
             let m = symbol
                 .map(|s| Self::listed_index(&st.market, s).map_err(|e| bad_symbol(s, e)))
                 .transpose()?;
-            let orders = st.venue.open_orders(m).iter().map(Self::order_of).collect();
-            Ok(OpenOrders { orders, unrecognised: Vec::new() })
-        })
+            let orders: Vec<Order> = st.venue.open_orders(m).iter().map(Self::order_of).collect();
+            Ok::<_, ExchangeError>((orders, m.map(|i| st.market.spec(i).venue_id.clone())))
+        })?;
+        let unrecognised = self
+            .foreign_orders(venue_id.as_deref())
+            .iter()
+            .map(|o| {
+                let field = |k: &str| {
+                    o.get(k).map_or_else(|| "?".to_owned(), |v| v.to_string().trim_matches('"').to_owned())
+                };
+                SkippedEntry {
+                    venue_name: format!("{}#{}", field("symbol"), field("orderId")),
+                    reason: format!("order type {} is not modelled", field("type")),
+                }
+            })
+            .collect();
+        Ok(OpenOrders { orders, unrecognised })
     }
 
     async fn fetch_fills(&self, query: &FillQuery) -> Result<Vec<Fill>, ExchangeError> {
-        // Charged like the account query until the venue models myTrades as its own endpoint.
-        self.gate(Endpoint::Account, weight(Endpoint::Account, None), "fetch_fills", None).await?;
+        self.gate(Endpoint::MyTrades, weight(Endpoint::MyTrades, Some(1)), "fetch_fills", None).await?;
         let limit = query.limit.clamp(1, 1000) as usize;
         let fills = self.fills().into_iter().filter(|f| {
             f.symbol == query.symbol
@@ -554,7 +656,7 @@ impl Exchange for SimExchange {
         client_order_id: &ClientOrderId,
         sent_at: Timestamp,
     ) -> Result<OrderResolution, ExchangeError> {
-        let policy = ResolvePolicy::for_window(ACCEPTANCE_WINDOW);
+        let policy = ResolvePolicy::for_window(self.inner.acceptance_window);
         resolve_by_lookup(self, self, symbol, client_order_id, sent_at, policy).await
     }
 

@@ -42,6 +42,8 @@ pub(crate) struct FillRec {
     pub(crate) commission_asset: String,
     pub(crate) trade_id: u64,
     pub(crate) ts: Timestamp,
+    /// The order rested on the book when it filled (maker fee).
+    pub(crate) maker: bool,
 }
 
 /// An order with what the venue needs beyond [`Order`].
@@ -295,7 +297,7 @@ impl Venue {
             locked: lock,
         };
         for (p, q) in plan {
-            self.execute(&mut rec, spec, p, q, self.taker_fee, now);
+            self.execute(&mut rec, spec, p, q, (self.taker_fee, false), now);
         }
         if rec.order.filled_quantity < rec.order.quantity && expire_rest {
             rec.order.status = OrderStatus::Expired;
@@ -309,14 +311,14 @@ impl Venue {
         Ok(rec)
     }
 
-    /// Executes `q` at `p` for `rec`, moving balances and charging `fee_rate`.
+    /// Executes `q` at `p` for `rec`, moving balances and charging `fee_rate` (maker or taker).
     fn execute(
         &mut self,
         rec: &mut OrderRec,
         spec: &Spec,
         p: Decimal,
         q: Decimal,
-        fee_rate: Decimal,
+        (fee_rate, maker): (Decimal, bool),
         now: Timestamp,
     ) {
         let (base, quote) = (spec.symbol.base().to_owned(), spec.symbol.quote().to_owned());
@@ -358,6 +360,7 @@ impl Venue {
             commission_asset: asset,
             trade_id: self.next_trade_id,
             ts: now,
+            maker,
         });
         self.next_trade_id += 1;
         if rec.order.status == OrderStatus::Filled {
@@ -399,7 +402,7 @@ impl Venue {
             let q = remaining.min(*available);
             *available -= q;
             if q > Decimal::ZERO {
-                self.execute(&mut rec, spec, limit, q, self.maker_fee, top.ts);
+                self.execute(&mut rec, spec, limit, q, (self.maker_fee, true), top.ts);
             }
             if rec.order.status.is_terminal() {
                 if let Some(set) = self.open.get_mut(&m) {

@@ -35,6 +35,8 @@ pub(crate) fn weight(endpoint: Endpoint, symbols: Option<usize>) -> u32 {
             None => 80,
         },
         Endpoint::Account => 20,
+        // Binance: GET /api/v3/myTrades, weight 20.
+        Endpoint::MyTrades => 20,
     }
 }
 
@@ -138,6 +140,7 @@ mod tests {
         check(Endpoint::OpenOrders, None, 80);
         check(Endpoint::QueryOrder, Some(1), 4);
         check(Endpoint::Account, None, 20);
+        check(Endpoint::MyTrades, Some(1), 20);
     }
 
     #[test]

@@ -22,9 +22,8 @@ use trading_core::{
     TimeInForce, Timestamp,
 };
 
-/// A request timestamp whose acceptance window has long passed: one lookup settles it.
-/// (Tests of the waiting itself send their real request time.)
-const LONG_AGO: Timestamp = Timestamp::EPOCH;
+/// The default acceptance window of the simulated venue (recvWindow 5 s + backend 10 s).
+const WINDOW: Duration = Duration::from_secs(15);
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -297,9 +296,12 @@ async fn market_rules_and_funds_are_enforced_like_binance() {
     let unknown =
         sim.create_order(&OrderRequest::market(sym("NOPE/USDT"), Side::Buy, dec!(1), cid("f"))).await;
     assert!(matches!(unknown, Err(ExchangeError::BadSymbol { symbol, .. }) if symbol == "NOPE/USDT"));
+    let sent_at = sim.now();
     let missing = sim.fetch_order(&btc, &OrderRef::Client(cid("never"))).await;
     assert!(matches!(missing, Err(ExchangeError::OrderNotFound(_))));
-    assert_eq!(sim.resolve_order(&btc, &cid("never"), LONG_AGO).await.unwrap().found(), None);
+    // The venue's acceptance window passes: now a "not found" is proof.
+    clock.advance(WINDOW);
+    assert_eq!(sim.resolve_order(&btc, &cid("never"), sent_at).await.unwrap().found(), None);
 }
 
 #[tokio::test]
@@ -351,10 +353,12 @@ async fn every_scripted_fault_is_observable_in_process() {
 
     inject(Endpoint::CreateOrder, Fault::ServerError);
     let order = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("u1"));
+    let sent_at = sim.now();
     let err = sim.create_order(&order).await.unwrap_err();
     assert!(err.is_outcome_unknown(), "{err:?}");
+    clock.advance(WINDOW);
     assert_eq!(
-        sim.resolve_order(&btc, &cid("u1"), LONG_AGO).await.unwrap().found(),
+        sim.resolve_order(&btc, &cid("u1"), sent_at).await.unwrap().found(),
         None,
         "a 5xx created nothing"
     );
@@ -367,9 +371,90 @@ async fn every_scripted_fault_is_observable_in_process() {
     // Accepted, then the answer is late: a caller that gives up first finds the order afterwards.
     inject(Endpoint::CreateOrder, Fault::AcceptThenDelay(Duration::from_secs(5)));
     let late = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("late"));
+    let sent_at = sim.now();
     assert!(tokio::time::timeout(Duration::from_millis(100), sim.create_order(&late)).await.is_err());
-    let found = sim.resolve_order(&btc, &cid("late"), LONG_AGO).await.unwrap().found().unwrap();
+    let found = sim.resolve_order(&btc, &cid("late"), sent_at).await.unwrap().found().unwrap();
     assert_eq!(found.status, OrderStatus::Filled);
+
+    inject(Endpoint::CreateOrder, Fault::TooManyOrders);
+    let limited = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("many"));
+    assert!(matches!(
+        sim.create_order(&limited).await,
+        Err(ExchangeError::RateLimited { retry_after }) if retry_after == Duration::from_secs(10)
+    ));
+    inject(Endpoint::BookTicker, Fault::Firewall);
+    assert!(matches!(sim.fetch_tickers(None).await, Err(ExchangeError::RateLimited { .. })));
+}
+
+/// Issue 9 item 1 (venue side): an accepted order answers "not found" for the configured
+/// late-visibility delay, and resolution waits for it instead of declaring the order absent;
+/// a lookup sent after the acceptance window proves absence. Driven by tokio's paused time.
+#[tokio::test(start_paused = true)]
+async fn late_visible_order_is_found_by_resolution_not_declared_absent() {
+    let clock = trading_core::TokioClock::starting_at(Timestamp::from_millis(T0));
+    let sim = SimExchange::new(SimConfig {
+        symbols: 4,
+        history_minutes: 10,
+        clock: Arc::new(clock),
+        acceptance_window: Duration::from_secs(6),
+        order_visibility_delay: Duration::from_secs(3),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    assert_eq!(sim.capabilities().acceptance_window, Duration::from_secs(6));
+    let btc = sym("BTC/USDT");
+    let sent_at = sim.now();
+    let buy = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("seen-late"));
+    sim.create_order(&buy).await.unwrap();
+    let lookup = sim.fetch_order(&btc, &OrderRef::Client(cid("seen-late"))).await;
+    assert!(matches!(lookup, Err(ExchangeError::OrderNotFound(_))), "hidden at first: {lookup:?}");
+    let found = sim.resolve_order(&btc, &cid("seen-late"), sent_at).await.unwrap().found().unwrap();
+    assert_eq!(found.status, OrderStatus::Filled);
+    assert!(sim.now().millis_since(sent_at) >= 3_000, "found once visible");
+
+    // Never sent: absent only once a lookup was sent after the window.
+    let sent_at = sim.now();
+    let none = sim.resolve_order(&btc, &cid("never-sent"), sent_at).await.unwrap();
+    assert_eq!(none.found(), None);
+    assert!(sim.now().millis_since(sent_at) >= 6_000, "waited out the acceptance window");
+}
+
+/// Binance accepts a reused client order id once the earlier order is no longer open, and
+/// refuses it while it is: the simulator does the same.
+#[tokio::test]
+async fn client_order_id_is_reusable_once_the_order_is_closed() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let btc = sym("BTC/USDT");
+    let buy = OrderRequest::market(btc.clone(), Side::Buy, dec!(0.0001), cid("again"));
+    sim.create_order(&buy).await.unwrap();
+    sim.create_order(&buy).await.unwrap();
+    assert_eq!(sim.orders().iter().filter(|o| o.client_order_id == buy.client_order_id).count(), 2);
+    let bid = sim.fetch_ticker(&btc).await.unwrap().bid.unwrap();
+    let price = (bid * dec!(0.5)).round_dp(2);
+    let rest = OrderRequest::limit(btc.clone(), Side::Buy, dec!(0.001), price, TimeInForce::Gtc, cid("open"));
+    sim.create_order(&rest).await.unwrap();
+    check_rejected(sim.create_order(&rest).await, -2010, "Duplicate order sent.");
+    sim.cancel_order(&btc, &OrderRef::Client(cid("open"))).await.unwrap();
+    sim.create_order(&rest).await.unwrap();
+}
+
+/// Issue 9 item 11 (venue side): own trades with fee, charged as myTrades (weight 20).
+#[tokio::test]
+async fn fetch_fills_lists_own_trades_with_fees() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let eth = sym("ETH/USDT");
+    let order =
+        sim.create_order(&OrderRequest::market(eth.clone(), Side::Buy, dec!(0.2), cid("f1"))).await.unwrap();
+    let query =
+        exchange::FillQuery { symbol: eth.clone(), since: None, order_id: Some(order.id.clone()), limit: 50 };
+    let fills = sim.fetch_fills(&query).await.unwrap();
+    assert!(!fills.is_empty());
+    assert_eq!(fills.iter().map(|f| f.quantity).sum::<Decimal>(), order.filled_quantity);
+    assert!(fills.iter().all(|f| f.fee > Decimal::ZERO && f.fee_asset == "ETH" && f.side == Side::Buy));
+    let other = exchange::FillQuery { symbol: sym("BTC/USDT"), ..query };
+    assert!(sim.fetch_fills(&other).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -456,15 +541,32 @@ async fn weight_budget_follows_the_venue_clock() {
     sim.fetch_tickers(None).await.expect("a new simulated minute has a fresh budget");
 }
 
-#[allow(clippy::print_stdout)] // the one allowed skip says so plainly
+/// The OHLCV fixture folder: `$OHLCV_FIXTURES_DIR` when set, else `../shared/fixtures/ohlcv`
+/// relative to the repository root (read in place, never committed). When it is absent the test
+/// says so on the process's stderr (visible although the test passes) and passes, except in CI (`CI=true`), where the
+/// absence fails the test.
 fn ohlcv_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ohlcv");
+    use std::io::Write;
+    let dir = std::env::var_os("OHLCV_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ohlcv"));
     if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("fixture folder {} is absent; skipping the replay test", dir.display());
-        None
+        return Some(dir);
     }
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    assert!(
+        !ci,
+        "CI=true and the OHLCV fixture folder {} is absent: the replay test cannot run",
+        dir.display()
+    );
+    // straight to the process's stderr: the harness captures `eprintln!` of a passing test,
+    // and this notice must be seen
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOTICE: OHLCV fixture folder {} is absent: replay test skipped (set OHLCV_FIXTURES_DIR)",
+        dir.display()
+    );
+    None
 }
 
 #[tokio::test]
@@ -623,6 +725,54 @@ async fn http_orders_and_account_match_binance_shapes() {
     );
     // The same venue is visible in-process.
     assert_eq!(http.server.sim().orders().len(), 4);
+    // Own trades: Binance's myTrades shape, weight 20.
+    let trades = http.signed(Method::GET, "/api/v3/myTrades", "symbol=ETHUSDT").await;
+    check_shape(&fixture("my_trades"), &trades.json(), "myTrades");
+    assert!(!trades.json().as_array().unwrap().is_empty());
+    assert_eq!(http.server.requests().last().unwrap().weight, 20);
+}
+
+/// The MEXC dialect: MEXC's key header, error codes and create answer (no status, no fill).
+#[tokio::test]
+async fn http_mexc_dialect_speaks_mexc() {
+    use reqwest::Method;
+    let http =
+        Http::start(SimConfig { symbols: 4, dialect: exchange_sim::Dialect::Mexc, ..SimConfig::default() })
+            .await;
+    // Binance's key header is not MEXC's.
+    http.signed(Method::GET, "/api/v3/account", "").await.error(401, 10072, "Api key info invalid");
+    let mexc = |method: Method, path: &str, params: &str| {
+        let q = format!("{params}&timestamp={}", http.now());
+        let q = format!("{q}&signature={}", sign(&q));
+        let url = format!("{}{path}?{q}", http.server.base_url());
+        http.client.request(method, url).header("X-MEXC-APIKEY", DEFAULT_API_KEY)
+    };
+    let placed = http
+        .send(mexc(
+            Method::POST,
+            "/api/v3/order",
+            "symbol=ETHUSDT&side=BUY&type=MARKET&quantity=0.01&newClientOrderId=mx-1",
+        ))
+        .await;
+    assert_eq!(placed.status, 200, "{}", placed.text);
+    let v = placed.json();
+    assert!(v.get("status").is_none() && v.get("executedQty").is_none(), "{v}");
+    assert!(placed.headers.get("x-mbx-used-weight-1m").is_none());
+    let id = v["orderId"].as_str().unwrap().to_owned();
+    let query = http.send(mexc(Method::GET, "/api/v3/order", &format!("symbol=ETHUSDT&orderId={id}"))).await;
+    assert_eq!(query.json()["status"], "FILLED");
+    let bad = http.send(mexc(Method::GET, "/api/v3/order", "symbol=NOPEUSDT&orderId=1")).await;
+    bad.error(400, 10007, "symbol not support api");
+    let missing = http.send(mexc(Method::GET, "/api/v3/order", "orderId=1")).await;
+    assert_eq!(missing.json()["code"], 700004);
+    let ioc = http
+        .send(mexc(
+            Method::POST,
+            "/api/v3/order",
+            "symbol=ETHUSDT&side=BUY&type=IMMEDIATE_OR_CANCEL&quantity=0.1&price=100",
+        ))
+        .await;
+    assert_eq!(ioc.json()["type"], "IMMEDIATE_OR_CANCEL", "{}", ioc.text);
 }
 
 #[tokio::test]

@@ -106,8 +106,12 @@ pub struct OhlcvRequest {
 ///   after the venue's acceptance window (request timestamp + `recvWindow` + the venue's backend
 ///   timeout, [`Capabilities::acceptance_window`]) has passed.
 /// - A duplicate client order id is rejected only while the earlier order with that id is
-///   **open**; once it is filled or canceled the venue accepts the id again. Resending a
-///   timed-out request under the same id is therefore *not* safe: it can execute twice.
+///   **open**. Binance documents `newClientOrderId` as "a unique id among open orders" that is
+///   accepted again once the previous order is filled; an order that is no longer open
+///   (filled, canceled, expired) does not block it. A timed-out market buy fills within
+///   milliseconds, so resending it under the same id is *not* safe: it executes twice. Only
+///   [`OrderResolution::Absent`] (after the acceptance window) allows a new order, and then
+///   under a new id.
 #[async_trait]
 pub trait Exchange: Send + Sync {
     /// Static facts about the venue: bulk endpoints, weights, budget. No IO.

@@ -68,16 +68,27 @@ pub(crate) const RATIO_DEN: i128 = 1_000_000;
 /// Most buckets a lookback window is divided into (bounds memory per symbol).
 pub(crate) const MAX_BUCKETS: i64 = 1024;
 
+/// The default re-arm margin (`DROP_TRIGGER_REARM_MARGIN`): 0.005, i.e. after a trigger the
+/// symbol fires again only once a tick was above `DROP_TRIGGER_VALUE + 0.005` of the reference
+/// (half a percent of the reference above the trigger threshold).
+pub const DEFAULT_REARM_MARGIN: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
+
 /// The drop trigger: `DROP_TRIGGER_VALUE`, `DROP_TRIGGER_MODE`, `DROP_TRIGGER_LOOKBACK_MIN`.
 ///
 /// The lookback window is kept as time buckets of `resolution` width (1 s, or coarser for
 /// windows longer than 1024 s so that a symbol never holds more than 1025 buckets): ticks in
 /// the same bucket share its high (the maximum) and open (the first price). The window is the
 /// current bucket plus the `ceil(lookback / resolution)` before it.
+///
+/// Re-arm hysteresis (every mode): after a trigger the symbol is disarmed until a tick with
+/// `price / reference > DROP_TRIGGER_VALUE + DROP_TRIGGER_REARM_MARGIN` (default
+/// [`DEFAULT_REARM_MARGIN`]), so a price that jitters around the threshold fires once per drop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TriggerConfig {
     value: Decimal,
     ratio_num: i128,
+    rearm_margin: Decimal,
+    rearm_num: i128,
     mode: TriggerMode,
     lookback_min: u32,
     resolution_ms: i64,
@@ -102,7 +113,41 @@ impl TriggerConfig {
         let resolution_ms = (lookback_ms + MAX_BUCKETS - 1) / MAX_BUCKETS;
         let resolution_ms = resolution_ms.max(1_000);
         let buckets = (lookback_ms + resolution_ms - 1) / resolution_ms;
-        Ok(TriggerConfig { value, ratio_num, mode, lookback_min, resolution_ms, buckets })
+        let config = TriggerConfig {
+            value,
+            ratio_num,
+            rearm_margin: Decimal::ZERO,
+            rearm_num: ratio_num,
+            mode,
+            lookback_min,
+            resolution_ms,
+            buckets,
+        };
+        // the default margin is clamped so that any valid value keeps a valid default
+        let margin = DEFAULT_REARM_MARGIN
+            .min((Decimal::ONE - value) / Decimal::TWO)
+            .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::ToZero);
+        config.with_rearm_margin(margin)
+    }
+
+    /// Sets `DROP_TRIGGER_REARM_MARGIN`: a ratio `m >= 0` with at most 6 decimal places and
+    /// `DROP_TRIGGER_VALUE + m < 1`. After a trigger the symbol re-arms only on a tick with
+    /// `price / reference > DROP_TRIGGER_VALUE + m` (0 = re-arm on any tick above the threshold).
+    pub fn with_rearm_margin(mut self, margin: Decimal) -> Result<Self, SignalError> {
+        const ALLOWED: &str = "a ratio of at least 0 with at most 6 decimal places, and \
+             DROP_TRIGGER_VALUE + margin less than 1 (0.005 = re-arm half a percent above the threshold)";
+        let m = margin.normalize();
+        if m < Decimal::ZERO || m.scale() > 6 || self.value + m >= Decimal::ONE {
+            return Err(SignalError::setting("DROP_TRIGGER_REARM_MARGIN", margin, ALLOWED));
+        }
+        self.rearm_margin = m;
+        self.rearm_num = self.ratio_num + m.mantissa() * 10_i128.pow(6 - m.scale());
+        Ok(self)
+    }
+
+    /// `DROP_TRIGGER_REARM_MARGIN`.
+    pub fn rearm_margin(&self) -> Decimal {
+        self.rearm_margin
     }
 
     /// `DROP_TRIGGER_VALUE`.
@@ -132,6 +177,10 @@ impl TriggerConfig {
 
     pub(crate) fn ratio_num(&self) -> i128 {
         self.ratio_num
+    }
+
+    pub(crate) fn rearm_num(&self) -> i128 {
+        self.rearm_num
     }
 
     pub(crate) fn resolution_ms(&self) -> i64 {
@@ -390,6 +439,16 @@ mod tests {
         );
         check_err(TriggerMode::from_setting(5), "DROP_TRIGGER_MODE");
         check_err(TriggerMode::from_setting(0), "DROP_TRIGGER_MODE");
+        let base = TriggerConfig::new(dec!(0.985), TriggerMode::WindowHigh, 15).unwrap();
+        assert_eq!(base.rearm_margin(), dec!(0.005));
+        assert_eq!(base.rearm_num(), 990_000);
+        check_err(base.clone().with_rearm_margin(dec!(-0.001)), "DROP_TRIGGER_REARM_MARGIN");
+        check_err(base.clone().with_rearm_margin(dec!(0.015)), "DROP_TRIGGER_REARM_MARGIN");
+        check_err(base.clone().with_rearm_margin(dec!(0.0000001)), "DROP_TRIGGER_REARM_MARGIN");
+        assert_eq!(base.clone().with_rearm_margin(dec!(0)).unwrap().rearm_num(), 985_000);
+        // a threshold close to 1 keeps a valid default margin
+        let tight = TriggerConfig::new(dec!(0.999999), TriggerMode::WindowHigh, 15).unwrap();
+        assert!(tight.value() + tight.rearm_margin() < Decimal::ONE);
         let msg = TriggerConfig::new(dec!(1.5), TriggerMode::WindowHigh, 15).unwrap_err().to_string();
         assert!(msg.contains("DROP_TRIGGER_VALUE") && msg.contains("1.5") && msg.contains("(0.985"), "{msg}");
     }

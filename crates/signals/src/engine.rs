@@ -1,12 +1,14 @@
 //! The engine: per-symbol trigger state, guard composition and the decision funnel.
 
+use std::collections::HashMap;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 use trading_core::{Candle, Quote, Symbol, Timestamp};
 
 use crate::config::{GuardConfig, TriggerConfig, TriggerMode};
 use crate::fixed::{from_px, to_px, PRICE_RANGE};
-use crate::guards::{self, GuardBlock, GuardKind};
+use crate::guards::{self, GuardBlock, GuardKind, MissingInput};
 use crate::window::{BucketClock, OpenRing, Step, TriggerState};
 use crate::{atr, SignalError};
 
@@ -44,11 +46,12 @@ impl Tick {
         Tick { ts, price, bid: None, ask: None, quote_volume_24h: None }
     }
 
-    /// From a quote: its [`Quote::price`] at its receive time; `None` when it has no price.
+    /// From a quote: its [`Quote::price`] at its receive time; `None` when it has no usable
+    /// price (missing, zero or negative: an idle or halted market is never a 100 % drop).
     pub fn from_quote(quote: &Quote) -> Option<Self> {
         Some(Tick {
             ts: quote.received_at,
-            price: quote.price()?,
+            price: quote.price().filter(|p| *p > Decimal::ZERO)?,
             bid: quote.bid,
             ask: quote.ask,
             quote_volume_24h: quote.quote_volume_24h,
@@ -73,15 +76,62 @@ pub struct Trigger {
     pub drop_pct: Decimal,
 }
 
+/// Where a tick stands against its reference: what a report needs to explain a session without
+/// trades ("the deepest drop was 1.2 % against a 1.5 % threshold").
+///
+/// Held as the exact fixed-point prices of the hot path; the `Decimal` views are computed only
+/// when asked for, so carrying it costs a tick nothing. Serialized as `reference`, `price` and
+/// `drop_pct`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropLevel {
+    reference: i128,
+    price: i128,
+}
+
+impl DropLevel {
+    /// The reference price of the trigger mode at this tick.
+    pub fn reference(&self) -> Decimal {
+        from_px(self.reference)
+    }
+
+    /// The tick's price.
+    pub fn price(&self) -> Decimal {
+        from_px(self.price)
+    }
+
+    /// `price / reference`, rounded to 6 decimal places (`0.985` = 1.5 % below the reference).
+    pub fn ratio(&self) -> Decimal {
+        (self.price() / self.reference()).round_dp(6).normalize()
+    }
+
+    /// `(1 - price / reference) * 100`, rounded to 4 decimal places; negative when the price is
+    /// above the reference (mode 2's window open).
+    pub fn drop_pct(&self) -> Decimal {
+        ((Decimal::ONE - self.price() / self.reference()) * Decimal::ONE_HUNDRED).round_dp(4).normalize()
+    }
+}
+
+impl Serialize for DropLevel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("DropLevel", 3)?;
+        st.serialize_field("reference", &self.reference())?;
+        st.serialize_field("price", &self.price())?;
+        st.serialize_field("drop_pct", &self.drop_pct())?;
+        st.end()
+    }
+}
+
 /// The decision for one tick: the record the bot logs and counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
-    /// `price / reference > DROP_TRIGGER_VALUE`: no drop.
-    NotTriggered,
-    /// At or below the threshold, but this drop already fired (it re-arms when the price is
-    /// above the threshold again).
-    AlreadyFired,
+    /// `price / reference > DROP_TRIGGER_VALUE`: no drop. Carries the current drop from the
+    /// reference.
+    NotTriggered(DropLevel),
+    /// At or below the threshold, but this drop already fired (the symbol re-arms when a tick is
+    /// above the threshold by the re-arm margin).
+    AlreadyFired(DropLevel),
     /// A drop that a guard blocked; it stays armed and is evaluated again on the next tick.
     Blocked {
         /// The drop that would have fired.
@@ -93,10 +143,23 @@ pub enum Decision {
     Fired(Trigger),
     /// Older than the symbol's latest tick: ignored, the window is unchanged.
     OutOfOrder,
+    /// A quote with no usable price (zero or missing bid/ask/last: an idle or halted market):
+    /// never evaluated as a price, counted in [`Funnel::no_price`].
+    NoPrice,
+}
+
+impl Decision {
+    /// The tick's standing against its reference, for the decisions that measured one.
+    pub fn level(&self) -> Option<DropLevel> {
+        match self {
+            Decision::NotTriggered(l) | Decision::AlreadyFired(l) => Some(*l),
+            _ => None,
+        }
+    }
 }
 
 /// Counts of decisions, so the bot can report a funnel: evaluated = not triggered + already
-/// fired + blocked + fired; out-of-order ticks are counted apart.
+/// fired + blocked + fired; out-of-order ticks and quotes without a price are counted apart.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Funnel {
     /// Ticks evaluated against the trigger.
@@ -108,10 +171,15 @@ pub struct Funnel {
     /// Drops blocked, per guard in [`GuardKind::ALL`] order (serialized as a map by guard name).
     #[serde(serialize_with = "blocked_by_name")]
     pub blocked: [u64; GuardKind::COUNT],
+    /// Of `blocked`, the blocks for missing input (the guard could not measure), per guard.
+    #[serde(serialize_with = "blocked_by_name")]
+    pub blocked_missing_input: [u64; GuardKind::COUNT],
     /// Triggers.
     pub fired: u64,
     /// Ticks ignored as out of order.
     pub out_of_order: u64,
+    /// Quotes without a usable price (zero or missing), never evaluated.
+    pub no_price: u64,
 }
 
 impl Funnel {
@@ -135,6 +203,29 @@ fn blocked_by_name<S: serde::Serializer>(blocked: &[u64; GuardKind::COUNT], s: S
     map.end()
 }
 
+/// The deepest drop a symbol reached in the session: the tick with the lowest
+/// `price / reference` (compared to 10^-9), the first one on a tie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeepestDrop {
+    /// The symbol.
+    pub symbol: SymbolId,
+    /// When it was seen.
+    pub ts: Timestamp,
+    /// The reference, the price and the drop at that tick.
+    #[serde(flatten)]
+    pub level: DropLevel,
+}
+
+/// A symbol's deepest tick so far: `nano = floor(price * 10^9 / reference)`.
+#[derive(Debug, Clone, Copy)]
+struct Deepest {
+    nano: i128,
+    level: DropLevel,
+    ts: i64,
+}
+
+const NANO: i128 = 1_000_000_000;
+
 /// Guard inputs per symbol that are not on the hot path.
 #[derive(Debug, Clone, Default)]
 struct SymbolGuards {
@@ -154,6 +245,18 @@ struct CrashWindow {
     window_ms: i64,
 }
 
+/// The decisions of one market-data cycle ([`SignalEngine::on_cycle`]), in symbol-id order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cycle {
+    /// One decision per quote of a registered symbol, ordered by [`SymbolId`] (quotes of one
+    /// symbol in their given order), whatever order the quotes arrived in.
+    pub decisions: Vec<(SymbolId, Decision)>,
+    /// Quotes that could not be evaluated (a price beyond the fixed-point range), by symbol.
+    pub rejected: Vec<(SymbolId, SignalError)>,
+    /// Quotes of symbols that are not registered, in the given order.
+    pub unknown: Vec<Symbol>,
+}
+
 /// Drop triggers for many symbols, with guards and a decision funnel. Pure: time comes in with
 /// each tick, nothing is read or written outside the engine.
 #[derive(Debug, Clone)]
@@ -162,9 +265,10 @@ pub struct SignalEngine {
     mode: TriggerMode,
     ratio_num: i128,
     guards: GuardConfig,
-    guards_on: bool,
     symbols: Vec<Symbol>,
+    ids: HashMap<Symbol, SymbolId>,
     states: Vec<TriggerState>,
+    deepest: Vec<Option<Deepest>>,
     guard_state: Vec<SymbolGuards>,
     crash: Option<CrashWindow>,
     /// Index of the crash guard's reference symbol (`u32::MAX` when none): one integer
@@ -192,10 +296,11 @@ impl SignalEngine {
             mode: trigger.mode(),
             ratio_num: trigger.ratio_num(),
             trigger,
-            guards_on: guards.any_enabled(),
             guards,
             symbols: Vec::new(),
+            ids: HashMap::new(),
             states: Vec::new(),
+            deepest: Vec::new(),
             guard_state: Vec::new(),
             crash,
             crash_id: u32::MAX,
@@ -206,7 +311,7 @@ impl SignalEngine {
     /// Registers a symbol and returns its handle. A symbol on the configured blacklist starts
     /// blacklisted; the crash guard's reference symbol is tracked from its registration on.
     pub fn register(&mut self, symbol: Symbol) -> Result<SymbolId, SignalError> {
-        if self.symbols.contains(&symbol) {
+        if self.ids.contains_key(&symbol) {
             return Err(SignalError::DuplicateSymbol(symbol));
         }
         let id = SymbolId(u32::try_from(self.symbols.len()).map_err(|_| SignalError::TooManySymbols)?);
@@ -217,8 +322,10 @@ impl SignalEngine {
                 self.crash_id = id.0;
             }
         }
+        self.ids.insert(symbol.clone(), id);
         self.symbols.push(symbol);
         self.states.push(TriggerState::new(&self.trigger));
+        self.deepest.push(None);
         self.guard_state.push(SymbolGuards { blacklisted, ..SymbolGuards::default() });
         Ok(id)
     }
@@ -228,9 +335,9 @@ impl SignalEngine {
         self.symbols.get(id.index())
     }
 
-    /// The handle of a registered symbol (a linear search: keep handles, do not call per tick).
+    /// The handle of a registered symbol (a hash lookup; no iteration, so no order dependence).
     pub fn id_of(&self, symbol: &Symbol) -> Option<SymbolId> {
-        self.symbols.iter().position(|s| s == symbol).and_then(|i| u32::try_from(i).ok()).map(SymbolId)
+        self.ids.get(symbol).copied()
     }
 
     /// The trigger configuration.
@@ -243,7 +350,34 @@ impl SignalEngine {
         &self.funnel
     }
 
-    /// Puts a symbol on or off the blacklist at run time.
+    /// The deepest drop the symbol reached so far (`None` before its first evaluated tick).
+    pub fn deepest_drop(&self, id: SymbolId) -> Option<DeepestDrop> {
+        let d = (*self.deepest.get(id.index())?)?;
+        Some(DeepestDrop { symbol: id, ts: Timestamp::from_millis(d.ts), level: d.level })
+    }
+
+    /// The `limit` deepest drops of the session over all symbols, deepest first (ties by
+    /// symbol id): the "why did nothing trade" table of a report.
+    pub fn deepest_drops(&self, limit: usize) -> Vec<DeepestDrop> {
+        let mut all: Vec<(i128, u32, Deepest)> = self
+            .deepest
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| Some((d.as_ref()?.nano, u32::try_from(i).ok()?, (*d)?)))
+            .collect();
+        all.sort_by_key(|(nano, id, _)| (*nano, *id));
+        all.into_iter()
+            .take(limit)
+            .map(|(_, id, d)| DeepestDrop {
+                symbol: SymbolId(id),
+                ts: Timestamp::from_millis(d.ts),
+                level: d.level,
+            })
+            .collect()
+    }
+
+    /// Puts a symbol on or off the blacklist at run time. Applies whatever guards were
+    /// configured at construction (the blacklist is always checked).
     pub fn set_blacklisted(&mut self, id: SymbolId, listed: bool) -> Result<(), SignalError> {
         self.guard_mut(id)?.blacklisted = listed;
         Ok(())
@@ -279,7 +413,71 @@ impl SignalEngine {
         self.guard_state.get_mut(id.index()).ok_or(SignalError::UnknownSymbolId(id.0))
     }
 
+    /// Evaluates one market-data cycle: every quote of the cycle at once, with a result that
+    /// does not depend on the order the quotes arrive in.
+    ///
+    /// The crash guard's reference symbol (e.g. `BTC/USDT`) is applied first, so every
+    /// candidate of the cycle is checked against the reference's state of this cycle, not
+    /// "whichever quote came first". Quotes are then evaluated in [`SymbolId`] order (a stable
+    /// sort keeps two quotes of one symbol in their given order). A quote without a usable
+    /// price is [`Decision::NoPrice`]; a quote of an unregistered symbol is listed in
+    /// [`Cycle::unknown`]; a price beyond the fixed-point range in [`Cycle::rejected`].
+    pub fn on_cycle<'q>(&mut self, quotes: impl IntoIterator<Item = &'q Quote>) -> Cycle {
+        let mut cycle = Cycle::default();
+        let mut batch: Vec<(SymbolId, Option<Tick>)> = Vec::new();
+        for q in quotes {
+            match self.id_of(&q.symbol) {
+                Some(id) => batch.push((id, Tick::from_quote(q))),
+                None => cycle.unknown.push(q.symbol.clone()),
+            }
+        }
+        batch.sort_by_key(|(id, _)| *id);
+        if self.crash_id != u32::MAX {
+            for (id, tick) in &batch {
+                if let (true, Some(t)) = (id.0 == self.crash_id, tick) {
+                    if let Some(px) = to_px(t.price) {
+                        self.track_crash(*id, t.ts.as_millis(), px);
+                    }
+                }
+            }
+        }
+        cycle.decisions.reserve(batch.len());
+        for (id, tick) in batch {
+            let result = match tick {
+                Some(t) => self.on_tick(id, &t),
+                None => self.no_price(id),
+            };
+            match result {
+                Ok(d) => cycle.decisions.push((id, d)),
+                Err(e) => cycle.rejected.push((id, e)),
+            }
+        }
+        cycle
+    }
+
+    /// Evaluates one quote: [`Decision::NoPrice`] (counted in [`Funnel::no_price`]) when it has
+    /// no usable price (zero or missing), else [`SignalEngine::on_tick`] with
+    /// [`Tick::from_quote`]. Prefer [`SignalEngine::on_cycle`] for a whole cycle.
+    pub fn on_quote(&mut self, id: SymbolId, quote: &Quote) -> Result<Decision, SignalError> {
+        match Tick::from_quote(quote) {
+            Some(t) => self.on_tick(id, &t),
+            None => self.no_price(id),
+        }
+    }
+
+    fn no_price(&mut self, id: SymbolId) -> Result<Decision, SignalError> {
+        if id.index() >= self.states.len() {
+            return Err(SignalError::UnknownSymbolId(id.0));
+        }
+        self.funnel.no_price += 1;
+        Ok(Decision::NoPrice)
+    }
+
     /// Evaluates one tick: updates the symbol's window, decides, counts the decision.
+    ///
+    /// A tick of the crash guard's reference symbol updates the guard's window; fed tick by
+    /// tick, a candidate sees the reference as of the ticks fed before it, so a cycle's result
+    /// would depend on arrival order: feed whole cycles with [`SignalEngine::on_cycle`].
     ///
     /// Errors (nothing is counted or changed): an unknown handle, or a price that is not
     /// positive, is `>= 10^10`, or has more than 18 significant decimal places.
@@ -298,28 +496,38 @@ impl SignalEngine {
         if id.0 == self.crash_id {
             self.track_crash(id, ts, px);
         }
-        // every arm returns its own `Ok(..)`: a payload-free decision is then built in place,
+        let reference = match step {
+            Step::OutOfOrder => {
+                self.funnel.out_of_order += 1;
+                return Ok(Decision::OutOfOrder);
+            }
+            Step::Above { reference } | Step::AlreadyFired { reference } | Step::Candidate { reference } => {
+                reference
+            }
+        };
+        let level = DropLevel { reference, price: px };
+        if let Some(slot) = self.deepest.get_mut(id.index()) {
+            track_deepest(slot, level, ts);
+        }
+        // every arm returns its own `Ok(..)`: a small decision is then built in place,
         // without copying a whole `Decision` through a join point (a store-forwarding stall)
         let f = &mut self.funnel;
         match step {
-            Step::OutOfOrder => {
-                f.out_of_order += 1;
-                Ok(Decision::OutOfOrder)
-            }
-            Step::Above => {
+            Step::Above { .. } => {
                 f.not_triggered += 1;
                 f.evaluated += 1;
-                Ok(Decision::NotTriggered)
+                Ok(Decision::NotTriggered(level))
             }
             Step::AlreadyFired { .. } => {
                 f.already_fired += 1;
                 f.evaluated += 1;
-                Ok(Decision::AlreadyFired)
+                Ok(Decision::AlreadyFired(level))
             }
             Step::Candidate { reference } => {
                 f.evaluated += 1;
                 Ok(self.candidate(id, tick, px, reference))
             }
+            Step::OutOfOrder => Ok(Decision::OutOfOrder),
         }
     }
 
@@ -343,11 +551,13 @@ impl SignalEngine {
         let drop_pct = ((Decimal::ONE - price / reference_d) * Decimal::ONE_HUNDRED).round_dp(4);
         let trigger =
             Trigger { symbol: id, ts: tick.ts, mode: self.mode, reference: reference_d, price, drop_pct };
-        if self.guards_on {
-            if let Err(by) = self.check_guards(id, tick, drop_pct) {
-                self.funnel.blocked[by.guard.index()] += 1;
-                return Decision::Blocked { candidate: trigger, by };
+        // the blacklist always applies, whatever guards were configured at construction
+        if let Err(by) = self.check_guards(id, tick, drop_pct) {
+            self.funnel.blocked[by.guard.index()] += 1;
+            if by.is_missing_input() {
+                self.funnel.blocked_missing_input[by.guard.index()] += 1;
             }
+            return Decision::Blocked { candidate: trigger, by };
         }
         if let Some(state) = self.states.get_mut(id.index()) {
             state.fired(px);
@@ -367,15 +577,19 @@ impl SignalEngine {
             guards::check_cooldown(s.last_event.map(|t| tick.ts.millis_since(t)), cd)?;
         }
         if let (Some(cfg), Some(w)) = (g.market_crash.as_ref(), self.crash.as_ref()) {
-            // a reference price older than the window says nothing about the market now
-            let fresh = tick.ts.as_millis().saturating_sub(w.last_ts) <= w.window_ms;
-            let change = match (w.last, w.opens.open()) {
-                (Some(last), Some(open)) if fresh => {
-                    Some(((from_px(last) / from_px(open) - Decimal::ONE) * Decimal::ONE_HUNDRED).round_dp(4))
+            let missing = |input| Err(GuardBlock::missing(GuardKind::MarketCrash, -cfg.max_drop_pct, input));
+            let change = match (w.id, w.last, w.opens.open()) {
+                (None, _, _) => return missing(MissingInput::ReferenceNotRegistered),
+                (Some(_), Some(last), Some(open)) => {
+                    // a reference price older than the window says nothing about the market now
+                    if tick.ts.as_millis().saturating_sub(w.last_ts) > w.window_ms {
+                        return missing(MissingInput::ReferenceStale);
+                    }
+                    ((from_px(last) / from_px(open) - Decimal::ONE) * Decimal::ONE_HUNDRED).round_dp(4)
                 }
-                _ => None,
+                (Some(_), _, _) => return missing(MissingInput::ReferenceNoPrice),
             };
-            guards::check_market_crash(change, cfg.max_drop_pct)?;
+            guards::check_market_crash(Some(change), cfg.max_drop_pct)?;
         }
         if let Some(v) = g.volatility.as_ref() {
             guards::check_volatility(s.atr_pct, v.max_atr_pct)?;
@@ -390,6 +604,20 @@ impl SignalEngine {
             guards::check_falling_knife(drop_pct, max)?;
         }
         Ok(())
+    }
+}
+
+/// Keeps the deepest tick: `price * 10^9 < reference * nano` (exact integers: prices are below
+/// 10^28 units, so both products stay below 10^37), so a tick costs two multiplications and the
+/// division runs only for a new deepest tick.
+#[inline(always)]
+fn track_deepest(slot: &mut Option<Deepest>, level: DropLevel, ts: i64) {
+    let deeper = match slot {
+        Some(d) => level.price * NANO < level.reference * d.nano,
+        None => true,
+    };
+    if deeper {
+        *slot = Some(Deepest { nano: (level.price * NANO).div_euclid(level.reference), level, ts });
     }
 }
 
@@ -411,13 +639,13 @@ mod tests {
     #[test]
     fn candidate_carries_reference_price_and_drop() {
         let (mut e, id) = engine(TriggerMode::WindowHigh, GuardConfig::none());
-        assert_eq!(e.on_tick(id, &t(0, dec!(100))).unwrap(), Decision::NotTriggered);
+        assert!(matches!(e.on_tick(id, &t(0, dec!(100))).unwrap(), Decision::NotTriggered(_)));
         let Decision::Fired(tr) = e.on_tick(id, &t(1, dec!(97.5))).unwrap() else { panic!("no trigger") };
         assert_eq!(
             (tr.reference, tr.price, tr.drop_pct, tr.mode),
             (dec!(100), dec!(97.5), dec!(2.5), TriggerMode::WindowHigh)
         );
-        assert_eq!(e.on_tick(id, &t(2, dec!(97))).unwrap(), Decision::AlreadyFired);
+        assert!(matches!(e.on_tick(id, &t(2, dec!(97))).unwrap(), Decision::AlreadyFired(_)));
         assert_eq!(e.on_tick(id, &t(1, dec!(50))).unwrap(), Decision::OutOfOrder);
         let f = e.funnel();
         assert_eq!((f.evaluated, f.not_triggered, f.fired, f.already_fired, f.out_of_order), (3, 1, 1, 1, 1));
@@ -467,7 +695,7 @@ mod tests {
         let (mut e, id) = engine(TriggerMode::WindowHigh, guards);
         let wide = |s, p| Tick { bid: Some(dec!(90)), ask: Some(dec!(100)), ..t(s, p) };
         let narrow = |s, p| Tick { bid: Some(dec!(96.9)), ask: Some(dec!(97.1)), ..t(s, p) };
-        assert_eq!(e.on_tick(id, &wide(0, dec!(100))).unwrap(), Decision::NotTriggered);
+        assert!(matches!(e.on_tick(id, &wide(0, dec!(100))).unwrap(), Decision::NotTriggered(_)));
         match e.on_tick(id, &wide(1, dec!(97))).unwrap() {
             Decision::Blocked { by, .. } => {
                 assert_eq!(

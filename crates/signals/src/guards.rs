@@ -60,10 +60,54 @@ impl GuardKind {
     }
 }
 
-/// A guard said no: which one, the value it saw and the threshold it compared against.
+/// The input a guard could not get, so it blocked without measuring anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingInput {
+    /// The crash guard's reference symbol (e.g. `BTC/USDT`) is not registered with the engine.
+    ReferenceNotRegistered,
+    /// The reference symbol is registered but has had no price yet.
+    ReferenceNoPrice,
+    /// The reference symbol's latest price is older than the guard's window.
+    ReferenceStale,
+    /// No candles were given for the symbol's ATR yet.
+    NoCandles,
+    /// The tick has no usable book (bid or ask missing or not positive, or crossed).
+    NoBook,
+    /// The tick carries no 24 h quote volume.
+    NoQuoteVolume,
+}
+
+impl MissingInput {
+    /// Stable snake-case name for reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MissingInput::ReferenceNotRegistered => "reference_not_registered",
+            MissingInput::ReferenceNoPrice => "reference_no_price",
+            MissingInput::ReferenceStale => "reference_stale",
+            MissingInput::NoCandles => "no_candles",
+            MissingInput::NoBook => "no_book",
+            MissingInput::NoQuoteVolume => "no_quote_volume",
+        }
+    }
+}
+
+/// Why a guard blocked: it measured a value beyond its threshold, or it could not measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockCause {
+    /// The measured `value` is beyond the threshold.
+    OverThreshold,
+    /// The guard's input is missing: it blocks rather than let a trade through unchecked.
+    MissingInput(MissingInput),
+}
+
+/// A guard said no: which one, the value it saw, the threshold it compared against and why.
 ///
-/// `value` is `None` when the guard had no data to decide on (no bid/ask, no candles yet, no
-/// reference-symbol price): a guard that cannot check blocks. Units: percent for market crash
+/// `cause` says whether the guard measured a value beyond its threshold
+/// ([`BlockCause::OverThreshold`], `value` is `Some`) or had no data to decide on
+/// ([`BlockCause::MissingInput`] naming what was missing, `value` is `None`): a guard that
+/// cannot check blocks, and says so distinctly. Units: percent for market crash
 /// (the change, negative = fall), volatility (ATR %), spread and falling knife (drop %); quote
 /// currency for the volume; seconds for the cooldown (elapsed vs required); 1 vs 0 for the
 /// blacklist (listed vs allowed).
@@ -75,19 +119,37 @@ pub struct GuardBlock {
     pub value: Option<Decimal>,
     /// Its threshold.
     pub threshold: Decimal,
+    /// Measured over the threshold, or missing input.
+    pub cause: BlockCause,
+}
+
+impl GuardBlock {
+    /// A block for missing input (no value measured).
+    pub fn missing(guard: GuardKind, threshold: Decimal, input: MissingInput) -> Self {
+        GuardBlock { guard, value: None, threshold, cause: BlockCause::MissingInput(input) }
+    }
+
+    /// True when the guard blocked because its input was missing.
+    pub fn is_missing_input(&self) -> bool {
+        matches!(self.cause, BlockCause::MissingInput(_))
+    }
 }
 
 /// The verdict of one guard.
 pub type GuardVerdict = Result<(), GuardBlock>;
 
-fn block(guard: GuardKind, value: Option<Decimal>, threshold: Decimal) -> GuardVerdict {
-    Err(GuardBlock { guard, value, threshold })
+fn block(guard: GuardKind, value: Decimal, threshold: Decimal) -> GuardVerdict {
+    Err(GuardBlock { guard, value: Some(value), threshold, cause: BlockCause::OverThreshold })
+}
+
+fn block_missing(guard: GuardKind, threshold: Decimal, input: MissingInput) -> GuardVerdict {
+    Err(GuardBlock::missing(guard, threshold, input))
 }
 
 /// Blocks a listed symbol.
 pub fn check_blacklist(listed: bool) -> GuardVerdict {
     if listed {
-        block(GuardKind::Blacklist, Some(Decimal::ONE), Decimal::ZERO)
+        block(GuardKind::Blacklist, Decimal::ONE, Decimal::ZERO)
     } else {
         Ok(())
     }
@@ -99,7 +161,7 @@ pub fn check_cooldown(since_last_ms: Option<i64>, cooldown: Duration) -> GuardVe
     match since_last_ms {
         Some(elapsed) if elapsed < need_ms => block(
             GuardKind::Cooldown,
-            Some(Decimal::new(elapsed, 3).normalize()),
+            Decimal::new(elapsed, 3).normalize(),
             Decimal::new(need_ms, 3).normalize(),
         ),
         _ => Ok(()),
@@ -107,11 +169,13 @@ pub fn check_cooldown(since_last_ms: Option<i64>, cooldown: Duration) -> GuardVe
 }
 
 /// Blocks when the reference symbol's change over its window (percent) is at or below
-/// `-max_drop_pct`, or unknown.
+/// `-max_drop_pct`, or unknown (missing input: [`MissingInput::ReferenceNoPrice`]; the engine
+/// says more precisely what is missing).
 pub fn check_market_crash(change_pct: Option<Decimal>, max_drop_pct: Decimal) -> GuardVerdict {
     match change_pct {
         Some(c) if c > -max_drop_pct => Ok(()),
-        other => block(GuardKind::MarketCrash, other, -max_drop_pct),
+        Some(c) => block(GuardKind::MarketCrash, c, -max_drop_pct),
+        None => block_missing(GuardKind::MarketCrash, -max_drop_pct, MissingInput::ReferenceNoPrice),
     }
 }
 
@@ -119,7 +183,8 @@ pub fn check_market_crash(change_pct: Option<Decimal>, max_drop_pct: Decimal) ->
 pub fn check_volatility(atr_pct: Option<Decimal>, max_atr_pct: Decimal) -> GuardVerdict {
     match atr_pct {
         Some(v) if v <= max_atr_pct => Ok(()),
-        other => block(GuardKind::Volatility, other, max_atr_pct),
+        Some(v) => block(GuardKind::Volatility, v, max_atr_pct),
+        None => block_missing(GuardKind::Volatility, max_atr_pct, MissingInput::NoCandles),
     }
 }
 
@@ -137,7 +202,8 @@ pub fn spread_pct(bid: Option<Decimal>, ask: Option<Decimal>) -> Option<Decimal>
 pub fn check_spread(spread_pct: Option<Decimal>, max_spread_pct: Decimal) -> GuardVerdict {
     match spread_pct {
         Some(s) if s <= max_spread_pct => Ok(()),
-        other => block(GuardKind::Spread, other, max_spread_pct),
+        Some(s) => block(GuardKind::Spread, s, max_spread_pct),
+        None => block_missing(GuardKind::Spread, max_spread_pct, MissingInput::NoBook),
     }
 }
 
@@ -145,14 +211,15 @@ pub fn check_spread(spread_pct: Option<Decimal>, max_spread_pct: Decimal) -> Gua
 pub fn check_quote_volume(volume: Option<Decimal>, min: Decimal) -> GuardVerdict {
     match volume {
         Some(v) if v >= min => Ok(()),
-        other => block(GuardKind::QuoteVolume, other, min),
+        Some(v) => block(GuardKind::QuoteVolume, v, min),
+        None => block_missing(GuardKind::QuoteVolume, min, MissingInput::NoQuoteVolume),
     }
 }
 
 /// Blocks a drop (percent) deeper than `max_drop_pct`.
 pub fn check_falling_knife(drop_pct: Decimal, max_drop_pct: Decimal) -> GuardVerdict {
     if drop_pct > max_drop_pct {
-        block(GuardKind::FallingKnife, Some(drop_pct), max_drop_pct)
+        block(GuardKind::FallingKnife, drop_pct, max_drop_pct)
     } else {
         Ok(())
     }
@@ -193,6 +260,25 @@ mod tests {
         check(check_quote_volume(Some(dec!(5)), dec!(10)), Some((QuoteVolume, Some(dec!(5)), dec!(10))));
         check(check_falling_knife(dec!(8), dec!(8)), None);
         check(check_falling_knife(dec!(8.01), dec!(8)), Some((FallingKnife, Some(dec!(8.01)), dec!(8))));
+    }
+
+    /// A guard without input says which input is missing; a measured block says it measured.
+    #[test]
+    fn missing_input_is_distinct_from_a_measured_block() {
+        let cause = |v: GuardVerdict| v.err().map(|b| (b.cause, b.is_missing_input()));
+        let missing = |m| Some((BlockCause::MissingInput(m), true));
+        let measured = Some((BlockCause::OverThreshold, false));
+        assert_eq!(cause(check_market_crash(None, dec!(3))), missing(MissingInput::ReferenceNoPrice));
+        assert_eq!(cause(check_market_crash(Some(dec!(-4)), dec!(3))), measured);
+        assert_eq!(cause(check_volatility(None, dec!(2))), missing(MissingInput::NoCandles));
+        assert_eq!(cause(check_volatility(Some(dec!(3)), dec!(2))), measured);
+        assert_eq!(cause(check_spread(None, dec!(1))), missing(MissingInput::NoBook));
+        assert_eq!(cause(check_quote_volume(None, dec!(1))), missing(MissingInput::NoQuoteVolume));
+        assert_eq!(cause(check_blacklist(true)), measured);
+        let json = serde_json::to_value(check_spread(None, dec!(1)).unwrap_err()).unwrap();
+        assert_eq!(json["cause"]["missing_input"], "no_book");
+        let json = serde_json::to_value(check_blacklist(true).unwrap_err()).unwrap();
+        assert_eq!(json["cause"], "over_threshold");
     }
 
     #[test]

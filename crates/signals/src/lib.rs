@@ -7,11 +7,14 @@
 //! - [`GuardConfig`]: market crash, volatility (ATR %, see [`atr`]), spread, 24 h quote volume,
 //!   falling knife, cooldown, blacklist; each off until set. Each guard is a plain function
 //!   (`check_*`) returning pass or a [`GuardBlock`] `{ guard, value, threshold }`.
-//! - [`SignalEngine`]: per-symbol windows behind [`SymbolId`] handles; [`SignalEngine::on_tick`]
-//!   returns a [`Decision`] (not triggered, already fired, blocked by a guard, fired with a
-//!   [`Trigger`], out of order) and counts it in a [`Funnel`].
+//! - [`SignalEngine`]: per-symbol windows behind [`SymbolId`] handles; [`SignalEngine::on_cycle`]
+//!   evaluates one market-data cycle of quotes independently of their arrival order,
+//!   [`SignalEngine::on_tick`] one tick; each returns a [`Decision`] (not triggered or already
+//!   fired with the current [`DropLevel`], blocked by a guard, fired with a [`Trigger`], out of
+//!   order, no price), counted in a [`Funnel`]; the engine keeps each symbol's [`DeepestDrop`].
 //! - [`ExitConfig`] / [`PositionExits`]: take profit, stop loss, trailing stop and maximum hold
-//!   for a held position; an [`Exit`] names the [`ExitRule`] and its level.
+//!   (checked on time alone too) for a held position; an [`Exit`] names the [`ExitRule`] and
+//!   its level; [`ExitState`] saves and restores a position's peak and trailing activation.
 //!
 //! Prices are [`rust_decimal::Decimal`] at the API; the hot path converts each tick price once to
 //! an exact fixed-point integer (at most 18 decimal places, below 10^10) and compares
@@ -28,7 +31,7 @@
 //! let eth = engine.register("ETH/USDT".parse()?)?;
 //!
 //! let at = |s: i64| Timestamp::from_millis(s * 1_000);
-//! assert_eq!(engine.on_tick(eth, &Tick::new(at(0), Decimal::new(2000, 0)))?, Decision::NotTriggered);
+//! assert!(matches!(engine.on_tick(eth, &Tick::new(at(0), Decimal::new(2000, 0)))?, Decision::NotTriggered(_)));
 //! // 1 970 / 2 000 = 0.985: a 1.5 % drop from the window high
 //! match engine.on_tick(eth, &Tick::new(at(60), Decimal::new(1970, 0)))? {
 //!     Decision::Fired(t) => assert_eq!(t.drop_pct, Decimal::new(15, 1)),
@@ -48,11 +51,15 @@ mod guards;
 mod window;
 
 pub use atr::{atr, atr_pct};
-pub use config::{ExitConfig, GuardConfig, MarketCrashGuard, TriggerConfig, TriggerMode, VolatilityGuard};
-pub use engine::{Decision, Funnel, SignalEngine, SymbolId, Tick, Trigger};
+pub use config::{
+    ExitConfig, GuardConfig, MarketCrashGuard, TriggerConfig, TriggerMode, VolatilityGuard,
+    DEFAULT_REARM_MARGIN,
+};
+pub use engine::{Cycle, Decision, DeepestDrop, DropLevel, Funnel, SignalEngine, SymbolId, Tick, Trigger};
 pub use error::SignalError;
-pub use exits::{Exit, ExitRule, PositionExits};
+pub use exits::{Exit, ExitRule, ExitState, PositionExits};
 pub use guards::{
     check_blacklist, check_cooldown, check_falling_knife, check_market_crash, check_quote_volume,
-    check_spread, check_volatility, spread_pct, GuardBlock, GuardKind, GuardVerdict,
+    check_spread, check_volatility, spread_pct, BlockCause, GuardBlock, GuardKind, GuardVerdict,
+    MissingInput,
 };

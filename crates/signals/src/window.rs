@@ -276,7 +276,7 @@ pub(crate) enum Step {
     /// Older than the latest tick: ignored.
     OutOfOrder,
     /// `price / reference > DROP_TRIGGER_VALUE`.
-    Above,
+    Above { reference: i128 },
     /// At or below the threshold, but this drop has already fired.
     AlreadyFired { reference: i128 },
     /// At or below the threshold and armed: a trigger unless a guard blocks it.
@@ -328,6 +328,9 @@ impl Cut {
 pub(crate) struct TriggerState {
     clock: BucketClock,
     armed: bool,
+    /// `DROP_TRIGGER_VALUE + DROP_TRIGGER_REARM_MARGIN` in millionths: while disarmed, a tick
+    /// re-arms only when `price * 10^6 > reference * rearm_num`.
+    rearm_num: i128,
     cut: Cut,
     reference: Reference,
 }
@@ -345,6 +348,7 @@ impl TriggerState {
         TriggerState {
             clock: BucketClock::new(cfg.resolution_ms(), cfg.buckets()),
             armed: true,
+            rearm_num: cfg.rearm_num(),
             cut: Cut::default(),
             reference,
         }
@@ -386,8 +390,10 @@ impl TriggerState {
             }
         };
         if above {
-            self.armed = true;
-            Step::Above
+            if !self.armed {
+                self.rearm(reference, px);
+            }
+            Step::Above { reference }
         } else if self.armed {
             Step::Candidate { reference }
         } else {
@@ -395,16 +401,27 @@ impl TriggerState {
         }
     }
 
-    /// The candidate of the last step (bucket `clock.k`) became a trigger. Modes 1 and 2 disarm until the price is
-    /// above the threshold again; modes 3 and 4 reset their reference to the trigger price, which
-    /// ends this drop by itself (the next trigger needs a full new drop from that price).
+    /// Re-arm hysteresis: a disarmed symbol re-arms on a tick more than the margin above the
+    /// threshold (exact integers, as the trigger test).
+    #[cold]
+    #[inline(never)]
+    fn rearm(&mut self, reference: i128, px: i128) {
+        if px * RATIO_DEN > reference * self.rearm_num {
+            self.armed = true;
+        }
+    }
+
+    /// The candidate of the last step (bucket `clock.k`) became a trigger. Every mode disarms
+    /// until a tick is above the threshold by the re-arm margin; modes 3 and 4 also reset their
+    /// reference to the trigger price (the next trigger needs a full new drop from there).
     pub(crate) fn fired(&mut self, px: i128) {
+        self.armed = false;
         match &mut self.reference {
             Reference::RunningHigh(high) => *high = px,
             Reference::AnchorReset { anchor_k, anchor_px, .. } => {
                 (*anchor_k, *anchor_px) = (self.clock.k, px)
             }
-            Reference::WindowHigh(_) | Reference::WindowOpen(_) => self.armed = false,
+            Reference::WindowHigh(_) | Reference::WindowOpen(_) => {}
         }
     }
 

@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use exchange_sim::{FaultProfile, ReplaySource, SimConfig, SimServer, DEFAULT_API_KEY, DEFAULT_API_SECRET};
+use exchange_sim::{
+    Dialect, FaultProfile, ReplaySource, SimConfig, SimServer, DEFAULT_API_KEY, DEFAULT_API_SECRET,
+};
 use rust_decimal::Decimal;
 use trading_core::Symbol;
 
@@ -54,6 +56,15 @@ struct Args {
     /// (replays long sessions fast). 0 = real time.
     #[arg(long, default_value_t = 0)]
     pull_step_ms: u64,
+    /// API dialect: `binance` or `mexc`.
+    #[arg(long, default_value = "binance")]
+    dialect: String,
+    /// Late visibility: accepted orders answer "not found" (-2013) for this long.
+    #[arg(long, default_value_t = 0)]
+    order_visibility_ms: u64,
+    /// Modelled network bandwidth for answer bodies, in Mbit/s (0 = loopback speed).
+    #[arg(long, default_value_t = 0)]
+    bandwidth_mbit: u64,
     /// Replay mode: `SYMBOL=FILE` (e.g. `ETH/BTC=data/ETH_BTC-5m.csv`), repeatable.
     #[arg(long = "replay", value_name = "SYMBOL=FILE")]
     replay: Vec<String>,
@@ -69,7 +80,16 @@ fn replay_source(arg: &str) -> Result<ReplaySource, String> {
 fn config(args: Args) -> Result<SimConfig, String> {
     let faults: FaultProfile = args.faults.parse().map_err(|e| format!("--faults: {e}"))?;
     let replay = args.replay.iter().map(|a| replay_source(a)).collect::<Result<Vec<_>, _>>()?;
+    let dialect = match args.dialect.as_str() {
+        "binance" => Dialect::Binance,
+        "mexc" => Dialect::Mexc,
+        other => return Err(format!("--dialect {other:?}: expected binance or mexc")),
+    };
     let mut config = SimConfig {
+        dialect,
+        order_visibility_delay: Duration::from_millis(args.order_visibility_ms),
+        bandwidth_bytes_per_sec: (args.bandwidth_mbit > 0)
+            .then(|| args.bandwidth_mbit.saturating_mul(125_000)),
         symbols: args.symbols,
         seed: args.seed,
         faults,
