@@ -134,6 +134,8 @@ pub struct FeedSummary {
     pub rate_limited: u64,
     /// Quotes without a price.
     pub no_price: u64,
+    /// Quotes stored.
+    pub quotes: u64,
     /// Symbols on the skip list at the end.
     pub skipped: u32,
     /// Symbols degraded at the end.
@@ -873,6 +875,7 @@ impl Feed {
         s.errors += u64::from(report.errors);
         s.rate_limited += u64::from(report.rate_limited);
         s.no_price += u64::from(report.no_price);
+        s.quotes += u64::from(report.quotes);
         if report.overrun {
             let (slowest_ms, slowest_symbol) = match slowest {
                 Some((d, sym)) => (Some(millis(d)), sym),
@@ -931,8 +934,9 @@ impl Feed {
     }
 
     /// Runs the feed until `stop` resolves: starts it if [`Feed::start`] has not run, then one
-    /// cycle per `MD_POLL_MS` on a fixed grid. A cycle longer than the interval is reported and
-    /// the ticks it covered are skipped, so cycles never pile up. While the venue pause (429 /
+    /// cycle per `MD_POLL_MS`. A cycle longer than the interval is reported and the next one
+    /// starts as soon as it ends, with the interval counted from there: missed ticks are not
+    /// made up, so cycles never pile up (and a weight-limited cycle wastes no budget idling). While the venue pause (429 /
     /// 418) is in force no cycle starts and no request is sent; the heartbeat keeps beating.
     /// The 24h statistics and candle cache run beside it on their own budget share.
     ///
@@ -969,13 +973,7 @@ impl Feed {
                 () = &mut stop => break,
                 _ = self.run_cycle() => {}
             }
-            next += poll;
-            let now = Instant::now();
-            if next < now {
-                let behind = (now - next).as_nanos();
-                let skip = behind.div_ceil(poll.as_nanos().max(1));
-                next += poll * u32::try_from(skip).unwrap_or(u32::MAX);
-            }
+            next = (next + poll).max(Instant::now());
         }
         if let Some(aux) = aux {
             aux.abort();

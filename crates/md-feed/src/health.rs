@@ -6,33 +6,34 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 
-/// Milliseconds, at least 1 (the histogram's lowest trackable value), at most one hour.
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).clamp(1, 3_600_000)
+/// Microseconds, at least 1 (the histogram's lowest trackable value), at most one hour.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, 3_600_000_000)
 }
 
-/// An HDR histogram of durations in milliseconds (1 ms .. 1 h, 3 significant digits).
+/// An HDR histogram of durations, recorded in microseconds (1 us .. 1 h, 3 significant
+/// digits) and read in whole milliseconds.
 #[derive(Debug, Clone)]
 pub(crate) struct Millis(Option<Histogram<u64>>);
 
 impl Millis {
     pub(crate) fn new() -> Self {
-        Millis(Histogram::new_with_bounds(1, 3_600_000, 3).ok())
+        Millis(Histogram::new_with_bounds(1, 3_600_000_000, 3).ok())
     }
 
     pub(crate) fn record(&mut self, d: Duration) {
         if let Some(h) = self.0.as_mut() {
             // The value is clamped into the bounds, so recording cannot fail.
-            let _ = h.record(ms(d));
+            let _ = h.record(micros(d));
         }
     }
 
     pub(crate) fn quantile(&self, q: f64) -> u64 {
-        self.0.as_ref().map_or(0, |h| if h.is_empty() { 0 } else { h.value_at_quantile(q) })
+        self.0.as_ref().map_or(0, |h| if h.is_empty() { 0 } else { h.value_at_quantile(q) / 1000 })
     }
 
     pub(crate) fn max(&self) -> u64 {
-        self.0.as_ref().map_or(0, Histogram::max)
+        self.0.as_ref().map_or(0, |h| h.max() / 1000)
     }
 
     #[cfg(test)]
