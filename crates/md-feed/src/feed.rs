@@ -111,7 +111,7 @@ pub struct CycleReport {
     pub quotes: u32,
 }
 
-/// Totals of a run (returned by [`Feed::run`]).
+/// Totals of the cycles of a run (returned by [`Feed::run`]; the start-up probe is not counted).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedSummary {
     /// Cycles completed.
@@ -441,8 +441,6 @@ impl Feed {
         self.health.requests += 1;
         self.health.weight += u64::from(weight);
         self.health.latency.record(latency);
-        self.summary.requests += 1;
-        self.summary.weight += u64::from(weight);
         match probe_result {
             Ok(quotes) => {
                 self.health.succeeded += 1;
@@ -456,7 +454,6 @@ impl Feed {
                 }
             }
             Err(e) => {
-                self.summary.errors += 1;
                 tracing::warn!(error = %e, "market data: start-up probe failed; feasibility uses its duration");
             }
         }

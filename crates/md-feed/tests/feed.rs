@@ -239,9 +239,8 @@ async fn unnamed_bad_symbol_in_a_list_request_is_found_by_splitting() {
     let mut rx = handle.updates();
     let summary = feed.run(after_cycles(&handle, 2)).await.unwrap();
     // Cycle 1: 8 -> 4 ok + 4 -> 2 ok + 2 -> 1 ok + 1 bad: 7 requests, 4 refused, and every good
-    // symbol still gets its quote in the same cycle. Cycle 2: one request for the 7. (+1: the
-    // start-up probe.)
-    assert_eq!((summary.requests, summary.errors, summary.quotes), (9, 4, 14), "{summary:?}");
+    // symbol still gets its quote in the same cycle. Cycle 2: one request for the 7.
+    assert_eq!((summary.requests, summary.errors, summary.quotes), (8, 4, 14), "{summary:?}");
     assert_eq!(feed_skipped(&sink), vec![bad.clone()]);
     let (last, _) = rx.next().await.unwrap();
     assert_eq!(last.quotes.len(), 7);
