@@ -237,6 +237,8 @@ pub struct Feed {
     seq: u64,
     feasibility: Option<Feasibility>,
     volumes: Arc<Mutex<HashMap<Symbol, Decimal>>>,
+    /// The skip list as the statistics side sees it.
+    skip_list: Arc<Mutex<HashSet<Symbol>>>,
 }
 
 impl std::fmt::Debug for Feed {
@@ -315,6 +317,7 @@ impl Feed {
             seq: 0,
             feasibility: None,
             volumes: Arc::default(),
+            skip_list: Arc::default(),
         })
     }
 
@@ -364,6 +367,7 @@ impl Feed {
             if !st.skipped {
                 st.skipped = true;
                 st.degraded = None;
+                self.skip_list.lock().insert(symbol.clone());
                 tracing::warn!(%symbol, %reason, "market data: symbol skipped");
                 self.sink.emit(Event::SymbolSkipped { symbol: symbol.clone(), reason });
             }
@@ -998,6 +1002,7 @@ impl Feed {
             clock: self.clock.clone(),
             store: self.store.clone(),
             volumes: self.volumes.clone(),
+            skip_list: self.skip_list.clone(),
             config: self.config.clone(),
             weights: self.weights,
             symbols: self.symbols.iter().filter(|(_, s)| !s.skipped).map(|(k, _)| k.clone()).collect(),
@@ -1037,6 +1042,7 @@ struct Aux {
     clock: Arc<dyn Clock>,
     store: SnapshotStore,
     volumes: Arc<Mutex<HashMap<Symbol, Decimal>>>,
+    skip_list: Arc<Mutex<HashSet<Symbol>>>,
     config: FeedConfig,
     weights: Weights,
     symbols: Vec<Symbol>,
@@ -1052,6 +1058,7 @@ impl Aux {
             if let Some(until) = self.pause.until() {
                 tokio::time::sleep_until(until).await;
             }
+            gone.extend(self.skip_list.lock().iter().cloned());
             let now = self.clock.now();
             let tier = |s: &Symbol| self.store.get(s).map_or(Tier::Warm, |snap| snap.tier);
             let due = |at: &HashMap<Symbol, Timestamp>, s: &Symbol, every: Duration| {

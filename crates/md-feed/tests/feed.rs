@@ -544,3 +544,32 @@ async fn tiers_follow_marks_and_health_reports_percentiles() {
     let age = handle.store().age(&watch[1], clock.now()).unwrap();
     assert_eq!(age, Duration::ZERO, "updated by the last cycle");
 }
+
+#[tokio::test(start_paused = true)]
+async fn statistics_and_candles_fill_on_their_own_budget_by_tier() {
+    let (sim, clock) = paused_sim(30);
+    let watch = sim.symbols();
+    let venue = Arc::new(Recorder::new(Arc::new(sim), clock.clone()));
+    let cfg = FeedConfig {
+        stats_every: Duration::from_secs(60),
+        candles_every: Duration::from_secs(60),
+        candle_limit: 20,
+        ..config(PollMode::Bulk, 1000)
+    };
+    let feed =
+        Feed::new(venue.clone(), cfg, watch.clone(), clock.clone(), Arc::new(MemorySink::new())).unwrap();
+    let handle = feed.handle();
+    handle.mark_hot(&watch[0], "held position", None);
+    let summary = feed.run(after_cycles(&handle, 90)).await.unwrap();
+    assert_eq!((summary.overruns, summary.errors), (0, 0));
+    for s in &watch {
+        let candles = handle.store().candles(s).unwrap();
+        assert_eq!(candles.candles.len(), 20, "{s}");
+        assert!(handle.store().get(s).unwrap().quote_volume_24h.is_some());
+    }
+    // Statistics are list requests of up to 20 symbols: 30 symbols = 2 per refresh. In 90 s a
+    // warm symbol is refreshed twice (0 s, 60 s: 2 requests each), the hot one every 12 s
+    // (12, 24, 36, 48, 72, 84 s: 6 more).
+    let lists: usize = venue.calls.lock().iter().filter(|(_, n)| *n > 0).count();
+    assert_eq!(lists, 10, "statistics requests");
+}
