@@ -87,6 +87,7 @@ struct Recorder {
     script: Mutex<VecDeque<Step>>,
     zero_all: Vec<Symbol>,
     zero_bid: Vec<Symbol>,
+    unrepresentable: Vec<exchange::SkippedEntry>,
 }
 
 impl Recorder {
@@ -98,6 +99,7 @@ impl Recorder {
             script: Mutex::new(VecDeque::new()),
             zero_all: Vec::new(),
             zero_bid: Vec::new(),
+            unrepresentable: Vec::new(),
         }
     }
 
@@ -117,7 +119,9 @@ impl Exchange for Recorder {
         self.inner.capabilities()
     }
     async fn load_markets(&self) -> Result<MarketList, ExchangeError> {
-        self.inner.load_markets().await
+        let mut list = self.inner.load_markets().await?;
+        list.skipped.extend(self.unrepresentable.iter().cloned());
+        Ok(list)
     }
     async fn fetch_tickers(&self, symbols: Option<&[Symbol]>) -> Result<Vec<Quote>, ExchangeError> {
         self.calls.lock().push((Instant::now(), symbols.map_or(0, <[Symbol]>::len)));
@@ -367,6 +371,7 @@ async fn zero_price_quotes_never_reach_the_output() {
             script: Mutex::default(),
             zero_all: venue.zero_all.clone(),
             zero_bid: venue.zero_bid.clone(),
+            unrepresentable: Vec::new(),
         });
         let mut feed =
             Feed::new(venue, config(mode, 1500), watch.clone(), clock.clone(), Arc::new(MemorySink::new()))
@@ -572,4 +577,32 @@ async fn statistics_and_candles_fill_on_their_own_budget_by_tier() {
     // (12, 24, 36, 48, 72, 84 s: 6 more).
     let lists: usize = venue.calls.lock().iter().filter(|(_, n)| *n > 0).count();
     assert_eq!(lists, 10, "statistics requests");
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_up_skips_unlisted_symbols_and_reports_unrepresentable_listings() {
+    let (sim, clock) = paused_sim(5);
+    let mut watch = sim.symbols();
+    let unlisted: Symbol = "NOPE/USDT".parse().unwrap();
+    watch.push(unlisted.clone());
+    let mut venue = Recorder::new(Arc::new(sim), clock.clone());
+    venue.unrepresentable = vec![exchange::SkippedEntry {
+        venue_name: "币安人生USDT".into(),
+        reason: "not a valid symbol".into(),
+    }];
+    let sink = MemorySink::new();
+    let mut feed =
+        Feed::new(Arc::new(venue), config(PollMode::Auto, 1000), watch, clock, Arc::new(sink.clone()))
+            .unwrap();
+    feed.start().await.unwrap();
+    assert_eq!(feed.mode(), PollMode::Bulk);
+    assert_eq!(feed.skipped(), vec![unlisted.clone()]);
+    let events = sink.events();
+    assert!(events.iter().any(|e| matches!(e,
+        Event::ListingsSkipped { source, count: 1, entries } if source == "load_markets" && entries[0].starts_with("币安人生USDT"))));
+    assert!(events.iter().any(|e| matches!(e,
+        Event::SymbolSkipped { symbol, reason } if *symbol == unlisted && reason == "not listed by sim")));
+    assert!(events.iter().any(|e| matches!(e, Event::FeedFeasibility { feasible: true, symbols: 5, .. })));
+    let report = feed.run_cycle().await;
+    assert_eq!((report.symbols, report.quotes), (5, 5));
 }
