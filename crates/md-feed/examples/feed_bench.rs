@@ -56,6 +56,12 @@ struct Args {
     /// about 44 s a cycle).
     #[arg(long, default_value_t = 4)]
     per_symbol_cycles: u64,
+    /// Sizes of the --table run.
+    #[arg(long, value_delimiter = ',', default_value = "130,500,2000")]
+    sizes: Vec<usize>,
+    /// Skip the baselines in --table mode.
+    #[arg(long)]
+    no_baseline: bool,
 }
 
 /// Counts overruns and keeps the feasibility verdict.
@@ -241,7 +247,7 @@ async fn table(args: &Args) -> Result<()> {
     println!("| symbols | mode | cycles | p50 ms | p99 ms | max ms | overruns | req/cycle | weight/cycle | errors (of which 429/418) | feasibility | optimum ms (feed share / full budget) |");
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     let mut baselines = Vec::new();
-    for n in [130usize, 500, 2000] {
+    for &n in &args.sizes {
         for (mode, cycles) in [(PollMode::Bulk, args.cycles), (PollMode::PerSymbol, args.per_symbol_cycles)] {
             let server = start_sim(n).await?;
             let row = measure(&server.base_url(), mode, cycles, args.poll_ms, None, args.concurrency).await?;
@@ -277,9 +283,14 @@ async fn table(args: &Args) -> Result<()> {
             eprintln!("{}", line(&row));
             server.shutdown().await;
         }
-        let server = start_sim(n).await?;
-        baselines.push((n, plain_loop(&server.base_url(), None, args.cycles.min(10), args.poll_ms).await?));
-        server.shutdown().await;
+        if !args.no_baseline {
+            let server = start_sim(n).await?;
+            baselines.push((n, plain_loop(&server.base_url(), None, args.cycles.min(10), args.poll_ms).await?));
+            server.shutdown().await;
+        }
+    }
+    if args.no_baseline {
+        return Ok(());
     }
     println!("\nbaseline, same run: a plain loop of `fetch_tickers(watchlist)` calls, one per tick\n");
     println!("| symbols | p50 ms | p99 ms | max ms | errors |");
