@@ -285,7 +285,8 @@ async fn table(args: &Args) -> Result<()> {
         }
         if !args.no_baseline {
             let server = start_sim(n).await?;
-            baselines.push((n, plain_loop(&server.base_url(), None, args.cycles.min(10), args.poll_ms).await?));
+            baselines
+                .push((n, plain_loop(&server.base_url(), None, args.cycles.min(10), args.poll_ms).await?));
             server.shutdown().await;
         }
     }

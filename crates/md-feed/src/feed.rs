@@ -458,6 +458,10 @@ impl Feed {
                 }
             }
             Err(e) => {
+                if let Some(wait) = e.retry_after(self.clock.now()) {
+                    // A 429 or 418 to the probe silences the feed like any other answer would.
+                    self.pause.extend_to(Instant::now() + wait);
+                }
                 tracing::warn!(error = %e, "market data: start-up probe failed; feasibility uses its duration");
             }
         }
