@@ -204,11 +204,10 @@ async fn bad_symbol_is_skipped_after_one_error() {
     server.sim().set_listed(&bad, false).unwrap(); // delisted after start: -1121 Invalid symbol
     let before = ticker_requests(&server).len();
     let summary = feed.run(after_cycles(&handle, 3)).await.unwrap();
-    // Cycle 1: 5 requests, one refused; cycles 2 and 3: only the 4 good symbols (the summary
-    // also counts the start-up probe).
+    // Cycle 1: 5 requests, one refused; cycles 2 and 3: only the 4 good symbols.
     assert_eq!(
         (summary.requests, summary.errors, summary.quotes, summary.skipped),
-        (14, 1, 12, 1),
+        (13, 1, 12, 1),
         "{summary:?}"
     );
     assert_eq!(ticker_requests(&server).len() - before, 13);
