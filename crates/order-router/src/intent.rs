@@ -203,6 +203,9 @@ pub enum RejectReason {
     /// No position to sell.
     #[error("no position to sell")]
     NoPosition,
+    /// The account's balance could not be read before a sell.
+    #[error("balance unavailable: {0}")]
+    BalanceUnavailable(String),
     /// The order breaks a market rule after rounding (tick, step, min qty, min notional, ...).
     #[error("market rules: {0}")]
     Rules(#[from] RuleViolation),

@@ -107,8 +107,10 @@ pub fn apply_sell(
     fee_base: Decimal,
 ) -> SellResult {
     let sold = (filled + fee_base).min(position.quantity);
-    let cost = if position.quantity > Decimal::ZERO {
-        (position.cost * sold / position.quantity).min(position.cost)
+    // The cost share is rounded to 10 decimals so that budget sums stay exact (Decimal keeps 28
+    // significant digits; a recurring quotient would make `free + reserved + committed` drift).
+    let cost = if position.quantity > Decimal::ZERO && sold < position.quantity {
+        (position.cost * sold / position.quantity).round_dp(10).min(position.cost)
     } else {
         position.cost
     };

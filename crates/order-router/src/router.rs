@@ -312,6 +312,17 @@ impl OrderRouter {
                 }
             }
         };
+        // A sell never asks for more than the account really holds (fees taken in the base
+        // asset, dust): the ledger's position is capped by the venue's free balance.
+        let account_free = match intent.side {
+            Side::Buy => None,
+            Side::Sell => match self.venue.fetch_balances().await {
+                Ok(b) => Some(
+                    b.iter().filter(|b| b.asset == intent.symbol.base()).map(|b| b.free).sum::<Decimal>(),
+                ),
+                Err(e) => return Ok(self.reject(&intent, RejectReason::BalanceUnavailable(e.to_string()))),
+            },
+        };
         let cid = intent.id.client_order_id(&self.config.client_id_prefix)?;
         let flow = self.config.order_flow_enabled;
         let record = {
@@ -329,7 +340,10 @@ impl OrderRouter {
                     return Ok(self.reject(&intent, RejectReason::MaxPositions { open: used, max }));
                 }
             }
-            let sellable = st.positions.get(&intent.symbol).map_or(Decimal::ZERO, Position::sellable);
+            let mut sellable = st.positions.get(&intent.symbol).map_or(Decimal::ZERO, Position::sellable);
+            if let Some(free) = account_free {
+                sellable = sellable.min(free);
+            }
             let plan = match plan_order(&intent, &rules, quote.as_ref(), sellable, &self.config) {
                 Ok(p) => p,
                 Err(r) => {
@@ -587,7 +601,12 @@ impl OrderRouter {
         } else {
             let rate = self.config.assumed_fee_rate;
             match rec.intent.side {
-                Side::Buy => (Decimal::ZERO, rec.filled_quantity * rate, true),
+                Side::Buy => (
+                    Decimal::ZERO,
+                    (rec.filled_quantity * rate)
+                        .round_dp_with_strategy(8, rust_decimal::RoundingStrategy::AwayFromZero),
+                    true,
+                ),
                 Side::Sell => (rec.cumulative_quote * rate, Decimal::ZERO, true),
             }
         };
