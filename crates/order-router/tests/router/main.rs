@@ -5,3 +5,4 @@
 
 mod mock;
 mod props;
+mod scenarios;

@@ -94,6 +94,11 @@ impl MockVenue {
         }
     }
 
+    /// Puts a step at the front of the script.
+    pub fn push(&self, step: Step) {
+        self.state.lock().script.push_front(step);
+    }
+
     /// Stop the chaos: from now on every call just answers.
     pub fn calm(&self) {
         self.state.lock().script.clear();
@@ -339,11 +344,15 @@ impl Exchange for MockVenue {
 
     async fn fetch_order(&self, _symbol: &Symbol, order: &OrderRef) -> Result<Order, ExchangeError> {
         let now = self.clock.now();
-        let step = self.next();
         let cid = cid_of(order);
         let mut st = self.state.lock();
         let Some(o) = st.orders.get(&cid).and_then(|v| v.last()) else { return Err(not_found(&cid)) };
-        if now < o.visible_at || step == Step::NotFound {
+        if now < o.visible_at {
+            return Err(not_found(&cid));
+        }
+        let step = st.script.pop_front().unwrap_or(Step::Ack);
+        let Some(o) = st.orders.get(&cid).and_then(|v| v.last()) else { return Err(not_found(&cid)) };
+        if step == Step::NotFound {
             return Err(not_found(&cid));
         }
         if step == Step::ReadTimeout {
