@@ -708,11 +708,24 @@ impl OrderRouter {
                         });
                     }
                 }
-                if st
-                    .positions
-                    .get(&symbol)
-                    .is_some_and(|p| p.quantity <= Decimal::ZERO && p.locked.is_zero())
-                {
+                // What no order can sell any more (below the step or the minimum quantity) is
+                // dust: the position closes and the dust's cost is written off as realised loss.
+                let unsellable =
+                    self.markets.lock().get(&symbol).map_or(Decimal::ZERO, |m| m.min_qty.max(m.step_size));
+                let dust = st.positions.get(&symbol).filter(|p| {
+                    p.locked.is_zero() && (p.quantity <= Decimal::ZERO || p.quantity < unsellable)
+                });
+                if let Some(cost) = dust.map(|p| p.cost) {
+                    if cost > Decimal::ZERO {
+                        st.budget.close(cost, Decimal::ZERO);
+                        events.push(self.budget_event(
+                            st,
+                            BudgetStep::Released,
+                            &id,
+                            cost,
+                            "dust written off",
+                        ));
+                    }
                     st.positions.remove(&symbol);
                 }
             }

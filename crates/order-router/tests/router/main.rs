@@ -6,3 +6,4 @@
 mod mock;
 mod props;
 mod scenarios;
+mod sim;

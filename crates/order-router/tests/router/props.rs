@@ -135,7 +135,18 @@ async fn run(ops: Vec<Op>, script: Vec<Step>) {
     );
     assert!(venue.orders_per_cid().values().all(|c| *c == 1), "executed at most once");
     let held: Decimal = st.positions.values().map(|p| p.quantity).sum();
-    assert_eq!(held, venue.base_held(), "positions hold what the account really received");
+    // Positions hold what the account really received; only unsellable dust (< one step per
+    // sell, written off) may stay in the account.
+    assert!(
+        held <= venue.base_held() && venue.base_held() - held < Decimal::new(1, 2),
+        "{held} vs {}: {:#?} {:#?}",
+        venue.base_held(),
+        st.orders
+            .values()
+            .map(|r| (r.client_order_id.to_string(), r.state, r.filled_quantity, r.fee_base))
+            .collect::<Vec<_>>(),
+        venue.debug_orders()
+    );
     let cost: Decimal = st.positions.values().map(|p| p.cost).sum();
     assert_eq!(st.budget.committed(), cost, "committed budget is the cost of what is held");
     // Replaying the ledger gives the live state.
