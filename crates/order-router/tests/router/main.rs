@@ -3,6 +3,7 @@
 //! the REST client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub, missing_docs)] // test code
 
+mod http;
 mod mock;
 mod props;
 mod scenarios;
