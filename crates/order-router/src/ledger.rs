@@ -471,3 +471,47 @@ impl Ledger {
 fn corrupt_json(table: &'static str, r: &OrderRecord, e: serde_json::Error) -> RouterError {
     RouterError::LedgerCorrupt { table, key: r.client_order_id.to_string(), reason: e.to_string() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn opens_with_wal_full_sync_and_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let ledger = Ledger::open(&path, Durability::Full).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), Ledger::SCHEMA_VERSION);
+        let conn = ledger.conn.lock();
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2), "WAL and synchronous=FULL");
+        drop(conn);
+        assert!(ledger.load().unwrap().is_none(), "fresh ledger has no state");
+        // Reopening does not migrate twice.
+        drop(ledger);
+        assert_eq!(Ledger::open(&path, Durability::Full).unwrap().schema_version().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_newer_schema_and_unreadable_rows_are_refused_with_the_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let ledger = Ledger::open(&path, Durability::Full).unwrap();
+        let budget = Budget::new(dec!(100));
+        ledger.write(&Change { budget: Some(&budget), ..Change::default() }).unwrap();
+        assert_eq!(ledger.load().unwrap().unwrap().budget, budget);
+        ledger.conn.lock().execute("UPDATE budget SET free = 'ten'", []).unwrap();
+        match ledger.load() {
+            Err(RouterError::LedgerCorrupt { table, .. }) => assert_eq!(table, "budget"),
+            other => panic!("expected a corrupt-row error, got {other:?}"),
+        }
+        ledger.conn.lock().pragma_update(None, "user_version", 99).unwrap();
+        drop(ledger);
+        match Ledger::open(&path, Durability::Full) {
+            Err(RouterError::LedgerVersion { found: 99, supported: 1 }) => {}
+            other => panic!("expected a version error, got {other:?}"),
+        }
+    }
+}

@@ -1105,3 +1105,51 @@ enum BudgetStep {
     Committed,
     Released,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exchange::{EndpointWeights, RateBudget};
+    use std::num::NonZeroU32;
+
+    fn caps(weight_per_minute: u32, fetch_order: u32) -> Capabilities {
+        Capabilities {
+            venue: "t".into(),
+            bulk_book_ticker: true,
+            ticker_list: true,
+            weights: EndpointWeights {
+                book_ticker_single: 2,
+                book_ticker_all: 4,
+                ticker_24h_single: 2,
+                ticker_24h_all: 80,
+                klines: 2,
+                create_order: 1,
+                cancel_order: 1,
+                fetch_order,
+                open_orders_single: 6,
+                account: 20,
+                exchange_info: 20,
+            },
+            rate: RateBudget {
+                weight_per_window: NonZeroU32::new(weight_per_minute).unwrap(),
+                window: Duration::from_secs(60),
+                orders_per_window: None,
+                order_window: Duration::from_secs(10),
+            },
+            max_klines: 1000,
+            acceptance_window: Duration::from_secs(15),
+        }
+    }
+
+    #[test]
+    fn tracking_cadence_stays_within_the_weight_share() {
+        let (min, max) = (Duration::from_millis(500), Duration::from_secs(10));
+        let share = Decimal::new(1, 1);
+        // 6000/min, 10 % = 600 weight/min; 1 order of weight 4 -> 150 rounds/min -> 400 ms -> min.
+        assert_eq!(tracking_interval(&caps(6000, 4), 1, share, min, max), min);
+        // 20 orders -> 80 weight per round -> 7.5 rounds/min -> 8 s.
+        assert_eq!(tracking_interval(&caps(6000, 4), 20, share, min, max), Duration::from_secs(8));
+        // A small budget hits the ceiling.
+        assert_eq!(tracking_interval(&caps(100, 4), 20, share, min, max), max);
+    }
+}
