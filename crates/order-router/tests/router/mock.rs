@@ -45,6 +45,8 @@ pub enum Step {
     NotFound,
     /// lookup: the read times out.
     ReadTimeout,
+    /// create: accepted, then the answer takes a minute (the caller drops the future first).
+    Hang,
 }
 
 pub const WINDOW: Duration = Duration::from_secs(5);
@@ -184,6 +186,69 @@ impl MockVenue {
         o.order.updated_at = now;
     }
 
+    fn create_now(&self, request: &OrderRequest, step: Step, now: Timestamp) -> Result<Order, ExchangeError> {
+        let cid = request.client_order_id.clone();
+        let mut st = self.state.lock();
+        *st.create_calls.entry(cid.clone()).or_insert(0) += 1;
+        if st.orders.get(&cid).and_then(|v| v.last()).is_some_and(|o| o.order.status.is_open()) {
+            return Err(ExchangeError::Rejected {
+                code: Some(-2010),
+                reason: "Duplicate order sent.".into(),
+            });
+        }
+        let unknown = |cid: &ClientOrderId| ExchangeError::Timeout {
+            operation: "create_order",
+            after: Duration::from_secs(1),
+            client_order_id: Some(cid.clone()),
+        };
+        match step {
+            Step::Reject => {
+                return Err(ExchangeError::Rejected {
+                    code: Some(-2010),
+                    reason: "insufficient balance".into(),
+                })
+            }
+            Step::TimeoutLost => return Err(unknown(&cid)),
+            Step::ServerError => {
+                return Err(ExchangeError::Unavailable {
+                    operation: "create_order",
+                    message: "HTTP 503".into(),
+                    client_order_id: Some(cid),
+                })
+            }
+            _ => {}
+        }
+        st.next_id += 1;
+        let order = Order {
+            id: OrderId(st.next_id.to_string()),
+            client_order_id: cid.clone(),
+            symbol: request.symbol.clone(),
+            side: request.side,
+            order_type: request.order_type,
+            status: OrderStatus::New,
+            price: request.price,
+            quantity: request.quantity,
+            filled_quantity: Decimal::ZERO,
+            cumulative_quote: Decimal::ZERO,
+            created_at: now,
+            updated_at: now,
+        };
+        let visible_at = if step == Step::TimeoutAccepted { now + INVISIBLE } else { now };
+        st.orders.entry(cid.clone()).or_default().push(MockOrder {
+            order: order.clone(),
+            history: Vec::new(),
+            visible_at,
+        });
+        if request.order_type == OrderType::Market {
+            Self::fill(&mut st, &cid, request.quantity, now);
+        }
+        self.act(&mut st, &cid, step, now);
+        if step == Step::TimeoutAccepted {
+            return Err(unknown(&cid));
+        }
+        Ok(st.orders[&cid].last().map(|o| o.order.clone()).unwrap_or(order))
+    }
+
     fn remaining_half(&self, o: &Order) -> Decimal {
         let rest = o.quantity - o.filled_quantity;
         self.rules.floor_qty(rest / Decimal::TWO).max(self.rules.step_size).min(rest)
@@ -266,66 +331,11 @@ impl Exchange for MockVenue {
     async fn create_order(&self, request: &OrderRequest) -> Result<Order, ExchangeError> {
         let now = self.clock.now();
         let step = self.next();
-        let cid = request.client_order_id.clone();
-        let mut st = self.state.lock();
-        *st.create_calls.entry(cid.clone()).or_insert(0) += 1;
-        if st.orders.get(&cid).and_then(|v| v.last()).is_some_and(|o| o.order.status.is_open()) {
-            return Err(ExchangeError::Rejected {
-                code: Some(-2010),
-                reason: "Duplicate order sent.".into(),
-            });
+        let answer = self.create_now(request, step, now);
+        if step == Step::Hang {
+            tokio::time::sleep(Duration::from_secs(60)).await;
         }
-        let unknown = |cid: &ClientOrderId| ExchangeError::Timeout {
-            operation: "create_order",
-            after: Duration::from_secs(1),
-            client_order_id: Some(cid.clone()),
-        };
-        match step {
-            Step::Reject => {
-                return Err(ExchangeError::Rejected {
-                    code: Some(-2010),
-                    reason: "insufficient balance".into(),
-                })
-            }
-            Step::TimeoutLost => return Err(unknown(&cid)),
-            Step::ServerError => {
-                return Err(ExchangeError::Unavailable {
-                    operation: "create_order",
-                    message: "HTTP 503".into(),
-                    client_order_id: Some(cid),
-                })
-            }
-            _ => {}
-        }
-        st.next_id += 1;
-        let order = Order {
-            id: OrderId(st.next_id.to_string()),
-            client_order_id: cid.clone(),
-            symbol: request.symbol.clone(),
-            side: request.side,
-            order_type: request.order_type,
-            status: OrderStatus::New,
-            price: request.price,
-            quantity: request.quantity,
-            filled_quantity: Decimal::ZERO,
-            cumulative_quote: Decimal::ZERO,
-            created_at: now,
-            updated_at: now,
-        };
-        let visible_at = if step == Step::TimeoutAccepted { now + INVISIBLE } else { now };
-        st.orders.entry(cid.clone()).or_default().push(MockOrder {
-            order: order.clone(),
-            history: Vec::new(),
-            visible_at,
-        });
-        if request.order_type == OrderType::Market {
-            Self::fill(&mut st, &cid, request.quantity, now);
-        }
-        self.act(&mut st, &cid, step, now);
-        if step == Step::TimeoutAccepted {
-            return Err(unknown(&cid));
-        }
-        Ok(st.orders[&cid].last().map(|o| o.order.clone()).unwrap_or(order))
+        answer
     }
 
     async fn cancel_order(&self, _symbol: &Symbol, order: &OrderRef) -> Result<Order, ExchangeError> {

@@ -46,6 +46,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => Just(Step::Stale),
         2 => Just(Step::NotFound),
         1 => Just(Step::ReadTimeout),
+        1 => Just(Step::Hang),
     ]
 }
 
@@ -59,6 +60,15 @@ fn intent(n: usize, side: Side, sizing: Sizing, price: PricePolicy, now: Timesta
         reason: "property".into(),
         exit_reason: None,
         deadline: now + Duration::from_secs(30),
+    }
+}
+
+/// Submits, giving up after 5 s (the future is dropped: an unknown outcome). True when the
+/// intent was accepted (sent, dropped in flight, or not sent by switch).
+async fn submit_or_drop(router: &OrderRouter, i: &OrderIntent) -> bool {
+    match tokio::time::timeout(Duration::from_secs(5), router.submit(i.clone())).await {
+        Ok(sub) => !matches!(sub.unwrap(), Submission::Rejected(_)),
+        Err(_) => true,
     }
 }
 
@@ -89,7 +99,7 @@ async fn run(ops: Vec<Op>, script: Vec<Step>) {
                 let price =
                     if market { PricePolicy::Market } else { PricePolicy::Limit(Decimal::new(1000, 2)) };
                 let i = intent(n, Side::Buy, Sizing::Quote(Decimal::from(amount)), price, now);
-                if !matches!(router.submit(i.clone()).await.unwrap(), Submission::Rejected(_)) {
+                if submit_or_drop(&router, &i).await {
                     last = Some(i);
                 }
             }
@@ -102,7 +112,7 @@ async fn run(ops: Vec<Op>, script: Vec<Step>) {
                     PricePolicy::BestWithOffset(Decimal::new(1, 3)),
                     now,
                 );
-                if !matches!(router.submit(i.clone()).await.unwrap(), Submission::Rejected(_)) {
+                if submit_or_drop(&router, &i).await {
                     last = Some(i);
                 }
             }

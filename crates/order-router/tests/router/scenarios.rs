@@ -212,3 +212,34 @@ async fn switches_and_limits_block_with_a_reason() {
         |e| matches!(e, Event::IntentRejected { reason, .. } if reason.contains("insufficient budget"))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_submit_future_is_an_unknown_outcome_resolved_by_lookup() {
+    let s = setup(vec![Step::Hang], RouterConfig::new()).await;
+    let i = buy("dropped", dec!(50), PricePolicy::Limit(dec!(10)), s.clock.now());
+    let r = tokio::time::timeout(Duration::from_secs(1), s.router.submit(i)).await;
+    assert!(r.is_err(), "the caller gave up waiting");
+    assert_eq!(state_of(&s, "dropped"), OrderState::Submitted, "the write-ahead row exists");
+    s.router.poll_once().await.unwrap();
+    assert_eq!(state_of(&s, "dropped"), OrderState::Acknowledged, "found by its client order id");
+    assert_eq!(s.venue.create_calls().values().sum::<u32>(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_with_an_unknown_outcome_releases_it_once_the_venue_proves_absence() {
+    let s = setup(vec![Step::TimeoutLost], RouterConfig::new()).await;
+    s.router.submit(buy("gone", dec!(50), PricePolicy::Limit(dec!(10)), s.clock.now())).await.unwrap();
+    assert_eq!(state_of(&s, "gone"), OrderState::OutcomeUnknown);
+    let Setup { router, venue, clock, path, _dir, .. } = s;
+    drop(router);
+    let sink = Arc::new(MemorySink::new());
+    let ledger = Ledger::open(&path, Durability::Full).unwrap();
+    let router = OrderRouter::open(RouterConfig::new(), venue.clone(), clock, sink.clone(), ledger).unwrap();
+    assert!(router.state().budget.reserved() > Decimal::ZERO, "the reservation survived the restart");
+    let report = router.reconcile().await.unwrap();
+    assert_eq!(report.blocked, None, "{report:#?}");
+    assert!(report.findings.iter().any(|f| f.kind == "order_unknown_to_venue"));
+    let st = router.state();
+    assert_eq!((st.budget.reserved(), st.budget.free()), (dec!(0), dec!(1000)));
+    assert_eq!(venue.create_calls().values().sum::<u32>(), 1, "never resent after the restart");
+}
