@@ -69,8 +69,11 @@ struct MockState {
     next_id: u64,
 }
 
-#[derive(Debug)]
+/// Called with each order request as it arrives (before the venue acts on it).
+pub type CreateHook = Box<dyn Fn(&OrderRequest) + Send + Sync>;
+
 pub struct MockVenue {
+    hook: Mutex<Option<CreateHook>>,
     state: Mutex<MockState>,
     clock: Arc<dyn Clock>,
     pub rules: MarketRules,
@@ -90,10 +93,16 @@ impl MockVenue {
             .build()
             .unwrap();
         MockVenue {
+            hook: Mutex::new(None),
             state: Mutex::new(MockState { script: script.into(), ..MockState::default() }),
             clock,
             rules,
         }
+    }
+
+    /// Installs a hook that sees every order request as it arrives.
+    pub fn on_create(&self, hook: CreateHook) {
+        *self.hook.lock() = Some(hook);
     }
 
     /// Puts a step at the front of the script.
@@ -265,6 +274,12 @@ impl MockVenue {
     }
 }
 
+impl std::fmt::Debug for MockVenue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockVenue").field("state", &self.state).finish()
+    }
+}
+
 fn not_found(cid: &ClientOrderId) -> ExchangeError {
     ExchangeError::OrderNotFound(cid.to_string())
 }
@@ -330,6 +345,9 @@ impl Exchange for MockVenue {
 
     async fn create_order(&self, request: &OrderRequest) -> Result<Order, ExchangeError> {
         let now = self.clock.now();
+        if let Some(hook) = self.hook.lock().as_ref() {
+            hook(request);
+        }
         let step = self.next();
         let answer = self.create_now(request, step, now);
         if step == Step::Hang {

@@ -243,3 +243,26 @@ async fn restart_with_an_unknown_outcome_releases_it_once_the_venue_proves_absen
     assert_eq!((st.budget.reserved(), st.budget.free()), (dec!(0), dec!(1000)));
     assert_eq!(venue.create_calls().values().sum::<u32>(), 1, "never resent after the restart");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_intent_row_is_committed_before_the_request_leaves() {
+    let s = setup(vec![Step::Ack], RouterConfig::new()).await;
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let (path, log) = (s.path.clone(), seen.clone());
+    s.venue.on_create(Box::new(move |req| {
+        // Another connection reads the file as the request arrives at the venue.
+        let state = Ledger::open(&path, Durability::Full).unwrap().load().unwrap().unwrap();
+        let rec = &state.orders[&req.client_order_id];
+        log.lock().push((
+            rec.state,
+            rec.plan.quantity == req.quantity,
+            state.budget.reservation(&rec.intent.id),
+        ));
+    }));
+    s.router.submit(buy("wal", dec!(50), PricePolicy::Limit(dec!(10)), s.clock.now())).await.unwrap();
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len(), 1);
+    let (state, same_qty, reserved) = seen[0];
+    assert_eq!((state, same_qty), (OrderState::Submitted, true));
+    assert!(reserved > Decimal::ZERO, "the reservation is durable before the request");
+}
