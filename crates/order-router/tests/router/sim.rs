@@ -58,7 +58,7 @@ async fn restart_from_the_ledger_finds_the_fill_made_while_down() {
         }
     }
     let on_venue = sim.orders().into_iter().find(|o| o.client_order_id == cid).unwrap();
-    assert!(on_venue.filled_quantity > Decimal::ZERO, "{on_venue:?}");
+    assert_eq!(on_venue.status, OrderStatus::Filled, "{on_venue:?}");
 
     let sink = Arc::new(MemorySink::new());
     let ledger = Ledger::open(&path, Durability::Full).unwrap();
@@ -91,6 +91,15 @@ async fn restart_from_the_ledger_finds_the_fill_made_while_down() {
     // A second reconciliation finds nothing new and the replayed ledger equals the live state.
     let again = router.reconcile().await.unwrap();
     assert!(again.findings.iter().all(|f| !f.blocks_trading), "{again:#?}");
+    // Fills the ledger lost (written by a crashed build, say) are recovered from the venue.
+    {
+        let n = rusqlite::Connection::open(&path).unwrap().execute("DELETE FROM fills", []).unwrap();
+        assert!(n > 0, "settlement stored the order's fills");
+        let recovered = router.reconcile().await.unwrap();
+        let found = recovered.findings.iter().filter(|f| f.kind == "fill_recovered").count();
+        assert_eq!(found, n, "{recovered:#?}");
+        assert_eq!(router.ledger().fills(&symbol).unwrap().len(), n);
+    }
     drop(router);
     assert_eq!(Ledger::open(&path, Durability::Full).unwrap().load().unwrap().unwrap(), st);
 }
@@ -138,4 +147,60 @@ async fn an_open_order_unknown_to_the_ledger_makes_the_router_fail_closed() {
         matches!(sub, order_router::Submission::Rejected(order_router::RejectReason::FailClosed(_))),
         "{sub:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn balance_drift_is_corrected_within_tolerance_and_blocks_beyond_it() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_millis(1_700_000_000_000)));
+    let sim =
+        SimExchange::new(SimConfig { symbols: 2, clock: clock.clone(), ..SimConfig::default() }).unwrap();
+    let venue: Arc<dyn Exchange> = Arc::new(sim.clone());
+    let symbol = sim.symbols()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let open = || {
+        let ledger = Ledger::open(&path, Durability::Full).unwrap();
+        OrderRouter::open(
+            RouterConfig::new(),
+            venue.clone(),
+            clock.clone(),
+            Arc::new(MemorySink::new()),
+            ledger,
+        )
+        .unwrap()
+    };
+    {
+        let router = open();
+        router.reconcile().await.unwrap();
+        let intent = OrderIntent {
+            id: IntentId::new("drift").unwrap(),
+            symbol: symbol.clone(),
+            side: Side::Buy,
+            sizing: Sizing::Quote(dec!(60)),
+            price: PricePolicy::Market,
+            reason: "drop".into(),
+            exit_reason: None,
+            deadline: clock.now() + Duration::from_secs(60),
+        };
+        router.submit(intent).await.unwrap();
+    }
+    let held: Decimal = sim.balances().iter().filter(|b| b.asset == symbol.base()).map(|b| b.total()).sum();
+    let set_quantity = |q: Decimal| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE positions SET quantity = ?1", [q.to_string()]).unwrap();
+    };
+    // The ledger claims 0.5 % more than the account holds (a fee it did not know): corrected.
+    set_quantity(held * dec!(1.005));
+    let router = open();
+    let report = router.reconcile().await.unwrap();
+    assert_eq!(report.blocked, None, "{report:#?}");
+    assert!(report.findings.iter().any(|f| f.kind == "balance_drift" && !f.blocks_trading));
+    assert_eq!(router.state().positions[&symbol].quantity, held);
+    drop(router);
+    // The predecessor's bug: a partial fill stored as the full amount (twice what arrived): blocks.
+    set_quantity(held * dec!(2));
+    let router = open();
+    let report = router.reconcile().await.unwrap();
+    let reason = report.blocked.expect("fails closed");
+    assert!(reason.contains("beyond the tolerance"), "{reason}");
 }
