@@ -79,27 +79,21 @@ async fn restart_from_the_ledger_finds_the_fill_made_while_down() {
     let rec = &st.orders[&cid];
     assert_eq!(rec.filled_quantity, on_venue.filled_quantity);
     let base: Decimal = sim.balances().iter().filter(|b| b.asset == symbol.base()).map(|b| b.total()).sum();
-    if rec.state == OrderState::Filled {
-        assert_eq!(
-            st.positions[&symbol].quantity, base,
-            "position = what the account received (fee in base)"
-        );
-        assert_eq!(st.budget.reserved(), Decimal::ZERO);
-        assert!(!rec.fees_estimated, "fees come from the venue's fills");
-    }
+    assert_eq!(rec.state, OrderState::Filled);
+    assert_eq!(st.positions[&symbol].quantity, base, "position = what the account received (fee in base)");
+    assert_eq!(st.budget.reserved(), Decimal::ZERO);
+    assert!(!rec.fees_estimated, "fees come from the venue's fills");
     st.budget.check().unwrap();
     // A second reconciliation finds nothing new and the replayed ledger equals the live state.
     let again = router.reconcile().await.unwrap();
     assert!(again.findings.iter().all(|f| !f.blocks_trading), "{again:#?}");
     // Fills the ledger lost (written by a crashed build, say) are recovered from the venue.
-    {
-        let n = rusqlite::Connection::open(&path).unwrap().execute("DELETE FROM fills", []).unwrap();
-        assert!(n > 0, "settlement stored the order's fills");
-        let recovered = router.reconcile().await.unwrap();
-        let found = recovered.findings.iter().filter(|f| f.kind == "fill_recovered").count();
-        assert_eq!(found, n, "{recovered:#?}");
-        assert_eq!(router.ledger().fills(&symbol).unwrap().len(), n);
-    }
+    let n = rusqlite::Connection::open(&path).unwrap().execute("DELETE FROM fills", []).unwrap();
+    assert!(n > 0, "settlement stored the order's fills");
+    let recovered = router.reconcile().await.unwrap();
+    let found = recovered.findings.iter().filter(|f| f.kind == "fill_recovered").count();
+    assert_eq!(found, n, "{recovered:#?}");
+    assert_eq!(router.ledger().fills(&symbol).unwrap().len(), n);
     drop(router);
     assert_eq!(Ledger::open(&path, Durability::Full).unwrap().load().unwrap().unwrap(), st);
 }
