@@ -89,6 +89,7 @@ struct Rig {
     venue: Arc<Timed>,
     symbol: Symbol,
     price: Decimal,
+    qty: Decimal,
     clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
@@ -114,8 +115,11 @@ async fn rig(durability: Durability) -> Rig {
     let symbol = venue.sim.symbols()[0].clone();
     let bid = venue.sim.fetch_ticker(&symbol).await.unwrap().bid.unwrap();
     // Far below the market: the order rests and the venue's state stays small per intent.
-    let price = (bid * Decimal::new(5, 1)).round_dp(2);
-    Rig { router, venue, symbol, price, clock, _dir: dir }
+    let rules =
+        venue.sim.load_markets().await.unwrap().markets.into_iter().find(|m| m.symbol == symbol).unwrap();
+    let price = rules.floor_price(bid * Decimal::new(5, 1));
+    let qty = rules.buy_order_for_budget(Decimal::from(49), price).unwrap().1;
+    Rig { router, venue, symbol, price, qty, clock, _dir: dir }
 }
 
 fn intent(rig: &Rig, n: u64) -> OrderIntent {
@@ -155,7 +159,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let rig = rig(Durability::Full).await;
-                let (_, qty) = (rig.price, (Decimal::from(50) / rig.price).round_dp(3));
+                let qty = rig.qty;
                 let start = Instant::now();
                 for n in 0..iters {
                     let cid = ClientOrderId::new(format!("v-{n}")).unwrap();
