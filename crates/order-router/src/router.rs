@@ -620,9 +620,9 @@ impl OrderRouter {
         r.fee_quote = fee_quote;
         r.fee_base = fee_base;
         r.fees_estimated = estimated;
-        r.settled = true;
         r.updated_at = now;
-        let r = r.clone();
+        st.mark_settled(cid);
+        let r = st.orders[cid].clone();
         let id = r.intent.id.as_str().to_owned();
         let filled = r.filled_quantity;
         let avg = if filled > Decimal::ZERO { r.cumulative_quote / filled } else { Decimal::ZERO };

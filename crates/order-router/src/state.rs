@@ -19,6 +19,8 @@ pub struct RouterState {
     pub positions: BTreeMap<Symbol, Position>,
     /// Index: intent id -> client order id.
     pub(crate) intents: BTreeMap<IntentId, ClientOrderId>,
+    /// Index: the orders not yet settled (a record leaves it only when settled).
+    pub(crate) active: std::collections::BTreeSet<ClientOrderId>,
 }
 
 impl RouterState {
@@ -29,17 +31,22 @@ impl RouterState {
             orders: BTreeMap::new(),
             positions: BTreeMap::new(),
             intents: BTreeMap::new(),
+            active: std::collections::BTreeSet::new(),
         }
     }
 
     pub(crate) fn insert(&mut self, record: OrderRecord) {
         self.intents.insert(record.intent.id.clone(), record.client_order_id.clone());
+        if record.is_active() {
+            self.active.insert(record.client_order_id.clone());
+        }
         self.orders.insert(record.client_order_id.clone(), record);
     }
 
     pub(crate) fn remove(&mut self, cid: &ClientOrderId) -> Option<OrderRecord> {
         let r = self.orders.remove(cid)?;
         self.intents.remove(&r.intent.id);
+        self.active.remove(cid);
         Some(r)
     }
 
@@ -50,7 +57,15 @@ impl RouterState {
 
     /// Orders the router still has to track or settle.
     pub fn active_orders(&self) -> impl Iterator<Item = &OrderRecord> {
-        self.orders.values().filter(|r| r.is_active())
+        self.active.iter().filter_map(|cid| self.orders.get(cid))
+    }
+
+    /// Marks a record settled (it leaves the active index).
+    pub(crate) fn mark_settled(&mut self, cid: &ClientOrderId) {
+        if let Some(r) = self.orders.get_mut(cid) {
+            r.settled = true;
+        }
+        self.active.remove(cid);
     }
 
     /// Open positions plus buys in flight (what `MAX_CONCURRENT_POSITIONS` limits).
