@@ -251,6 +251,7 @@ impl OrderRouter {
             symbol: intent.symbol.clone(),
             side: intent.side,
             reason: reason.to_string(),
+            budget_block: reason.is_budget_block(),
         }]);
         Submission::Rejected(reason)
     }

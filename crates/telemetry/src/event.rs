@@ -232,6 +232,11 @@ pub enum Event {
         side: Side,
         /// Why, in words.
         reason: String,
+        /// True when a budget or limit refused it (free budget, `POSITION_SIZE_USDT`,
+        /// `MAX_CONCURRENT_POSITIONS`, `GLOBAL_TRADING`): the report's funnel counts these as
+        /// budget blocks, apart from rule rejections.
+        #[serde(default)]
+        budget_block: bool,
     },
     /// An order request was sent to the venue.
     OrderSubmitted {

@@ -165,6 +165,7 @@ pub fn sample_events() -> Vec<Event> {
             symbol: sats.clone(),
             side: Side::Buy,
             reason: "notional 4.2 below min notional 5".into(),
+            budget_block: false,
         },
         Event::OrderSubmitted {
             client_order_id: coid("drop-i-42"),

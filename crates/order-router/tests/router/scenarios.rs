@@ -209,7 +209,7 @@ async fn switches_and_limits_block_with_a_reason() {
     let r = s.router.submit(buy("d", dec!(50), PricePolicy::Limit(dec!(10)), now)).await.unwrap();
     assert!(matches!(r, Submission::Rejected(RejectReason::InsufficientBudget { .. })), "{r:?}");
     assert!(s.sink.events().iter().any(
-        |e| matches!(e, Event::IntentRejected { reason, .. } if reason.contains("insufficient budget"))
+        |e| matches!(e, Event::IntentRejected { reason, budget_block: true, .. } if reason.contains("insufficient budget"))
     ));
 }
 
