@@ -4,7 +4,8 @@
 //!   `-D warnings`, a short `run-session`, `cargo deny check bans licenses sources`).
 //! - `cargo xtask run-session`: a session on the embedded simulated exchange (dry until the
 //!   order router is assembled: decisions are recorded, no orders are sent).
-//! - `cargo xtask bench [-p PACKAGE]`: the criterion benchmarks.
+//! - `cargo xtask bench [-p PACKAGE]`: the criterion benchmarks; `cargo xtask bench feed`: the
+//!   market-data feed table (md-feed's `feed_bench --table`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -34,8 +35,11 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Run the criterion benchmarks (all packages, or one with -p).
+    /// Run the criterion benchmarks (all packages, or one with -p); `bench feed` runs the
+    /// market-data feed benchmark table against the simulator's HTTP server.
     Bench {
+        /// `feed`: the feed benchmark (md-feed's `feed_bench --table`).
+        target: Option<String>,
         /// Only this package.
         #[arg(short, long)]
         package: Option<String>,
@@ -57,7 +61,13 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Ci { no_deny } => ci(&root, no_deny),
         Cmd::RunSession { args } => run_session(&root, &args),
-        Cmd::Bench { package } => {
+        Cmd::Bench { target: Some(t), .. } if t == "feed" => cargo(
+            &root,
+            &["run", "--release", "--quiet", "-p", "md-feed", "--example", "feed_bench", "--", "--table"],
+            &[],
+        ),
+        Cmd::Bench { target: Some(t), .. } => bail!("unknown benchmark `{t}` (known: feed)"),
+        Cmd::Bench { package, .. } => {
             let mut args = vec!["bench"];
             match package.as_deref() {
                 Some(p) => args.extend(["-p", p]),

@@ -57,7 +57,9 @@ pub(crate) enum Charge {
     Banned(Duration),
 }
 
-/// A fixed one-minute window (Binance resets weight per minute).
+/// A fixed one-minute window aligned to the calendar minute of the venue's clock: Binance counts
+/// `X-MBX-USED-WEIGHT-1M` per minute of its server time (`hh:mm:00` to `hh:mm:59.999`), so a
+/// client that paces by calendar minutes agrees with the venue about when the budget resets.
 #[derive(Debug, Clone)]
 pub(crate) struct WeightWindow {
     limit: u32,
@@ -79,7 +81,7 @@ impl WeightWindow {
     /// Weight used in the current window.
     pub(crate) fn used(&self, now: Timestamp) -> u32 {
         match self.window_start {
-            Some(s) if now.saturating_since(s) < WINDOW => self.used,
+            Some(s) if s == minute_of(now) => self.used,
             _ => 0,
         }
     }
@@ -92,13 +94,14 @@ impl WeightWindow {
             }
             self.banned_until = None;
         }
+        let minute = minute_of(now);
         let start = match self.window_start {
-            Some(s) if now.saturating_since(s) < WINDOW => s,
+            Some(s) if s == minute => s,
             _ => {
-                self.window_start = Some(now);
+                self.window_start = Some(minute);
                 self.used = 0;
                 self.refused = 0;
-                now
+                minute
             }
         };
         self.used = self.used.saturating_add(w);
@@ -115,9 +118,30 @@ impl WeightWindow {
     }
 }
 
+/// The start of the calendar minute `now` falls in.
+fn minute_of(now: Timestamp) -> Timestamp {
+    let window_ms = i64::try_from(WINDOW.as_millis()).unwrap_or(60_000);
+    Timestamp::from_millis(now.as_millis().div_euclid(window_ms) * window_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_resets_at_the_calendar_minute_not_a_minute_after_the_first_request() {
+        let mut w = WeightWindow::new(100);
+        // First request at hh:mm:50; the window still ends at hh:(mm+1):00.
+        let first = Timestamp::from_millis(1_700_000_040_000 + 50_000);
+        assert!(matches!(w.charge(first, 90), Charge::Ok(90)));
+        match w.charge(first + Duration::from_secs(5), 20) {
+            Charge::Limited(retry) => assert_eq!(retry, Duration::from_secs(5), "until the minute ends"),
+            other => panic!("{other:?}"),
+        }
+        let next_minute = Timestamp::from_millis(1_700_000_100_000);
+        assert_eq!(w.used(next_minute), 0);
+        assert!(matches!(w.charge(next_minute, 20), Charge::Ok(20)));
+    }
 
     #[track_caller]
     fn check(endpoint: Endpoint, symbols: Option<usize>, expected: u32) {
@@ -145,7 +169,7 @@ mod tests {
 
     #[test]
     fn over_budget_is_429_then_418_and_the_window_resets() {
-        let t0 = Timestamp::from_millis(1_700_000_000_000);
+        let t0 = Timestamp::from_millis(1_699_999_980_000); // the start of a calendar minute
         let mut w = WeightWindow::new(10);
         assert_eq!(w.charge(t0, 6), Charge::Ok(6));
         assert_eq!(w.charge(t0, 4), Charge::Ok(10));

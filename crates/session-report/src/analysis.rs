@@ -947,9 +947,11 @@ impl FunnelAcc {
             Event::GuardBlocked { guard, .. } => *f.guard_events.entry(guard.clone()).or_default() += 1,
             Event::IntentCreated { side: Side::Buy, .. } => f.buy_intents += 1,
             Event::IntentCreated { side: Side::Sell, .. } => f.sell_intents += 1,
-            Event::IntentRejected { reason, side, .. } => {
+            Event::IntentRejected { reason, side, budget_block, .. } => {
                 *f.rejected_by_reason.entry(reason.clone()).or_default() += 1;
-                if *side == Side::Buy && is_budget_reason(reason) {
+                // The router marks budget and limit blocks; logs from before that flag existed
+                // are recognised by their reason text.
+                if *side == Side::Buy && (*budget_block || is_budget_reason(reason)) {
                     f.budget_blocks += 1;
                 }
             }
@@ -2304,20 +2306,22 @@ mod tests {
 
     #[test]
     fn budget_blocks_are_rejected_buy_intents_naming_a_limit() {
-        let reject = |reason: &str, side| Event::IntentRejected {
+        let reject = |reason: &str, side, budget_block| Event::IntentRejected {
             intent_id: "i".to_owned(),
             symbol: "A/USDT".parse().unwrap(),
             side,
             reason: reason.to_owned(),
+            budget_block,
         };
         let a = run(vec![
-            (1, reject("insufficient free budget: 3 < 25", Side::Buy)),
-            (2, reject("max_concurrent_positions reached (10)", Side::Buy)),
-            (3, reject("below min notional", Side::Buy)),
-            (4, reject("budget", Side::Sell)),
+            (1, reject("insufficient free budget: 3 < 25", Side::Buy, false)),
+            (2, reject("max_concurrent_positions reached (10)", Side::Buy, false)),
+            (3, reject("below min notional", Side::Buy, false)),
+            (4, reject("budget", Side::Sell, false)),
+            (5, reject("position limit: 5 open", Side::Buy, true)),
         ]);
-        assert_eq!(a.funnel.budget_blocks, 2);
-        assert_eq!(a.funnel.rejected_by_reason.len(), 4);
+        assert_eq!(a.funnel.budget_blocks, 3, "two by their text, one by the router's flag");
+        assert_eq!(a.funnel.rejected_by_reason.len(), 5);
     }
 
     #[test]

@@ -124,6 +124,8 @@ impl Gen {
             quantity: qty,
             avg_price: price,
             fee_quote: fee,
+            fee,
+            fee_asset: "USDT".to_owned(),
         });
     }
 }
@@ -274,6 +276,7 @@ async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
                     symbol,
                     side: Side::Buy,
                     reason: "max_concurrent_positions reached (3)".to_owned(),
+                    budget_block: true,
                 });
                 continue;
             }
@@ -307,6 +310,7 @@ async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
                     client_order_id: id,
                     order_id: Some(OrderId("77".to_owned())),
                     symbol,
+                    requested_quantity: qty,
                     filled_quantity: Decimal::ZERO,
                     reason: "deadline".to_owned(),
                 });

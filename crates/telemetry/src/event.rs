@@ -232,6 +232,11 @@ pub enum Event {
         side: Side,
         /// Why, in words.
         reason: String,
+        /// True when a budget or limit refused it (free budget, `POSITION_SIZE_USDT`,
+        /// `MAX_CONCURRENT_POSITIONS`, `GLOBAL_TRADING`): the report's funnel counts these as
+        /// budget blocks, apart from rule rejections.
+        #[serde(default)]
+        budget_block: bool,
     },
     /// An order request was sent to the venue.
     OrderSubmitted {
@@ -277,6 +282,13 @@ pub enum Event {
         avg_price: Decimal,
         /// Fees paid, in the quote currency.
         fee_quote: Decimal,
+        /// The fee as charged, in `fee_asset` (the base asset when the venue took the fee from
+        /// what was bought: the position then holds `quantity - fee`).
+        #[serde(default)]
+        fee: Decimal,
+        /// The asset the fee was charged in (empty when unknown).
+        #[serde(default)]
+        fee_asset: String,
     },
     /// An order was canceled (by us at its deadline, or by the venue).
     OrderCanceled {
@@ -286,6 +298,9 @@ pub enum Event {
         order_id: Option<OrderId>,
         /// The symbol.
         symbol: Symbol,
+        /// Quantity the order asked for.
+        #[serde(default)]
+        requested_quantity: Decimal,
         /// Quantity filled before the cancel.
         filled_quantity: Decimal,
         /// Why, in words.

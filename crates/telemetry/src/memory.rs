@@ -165,6 +165,7 @@ pub fn sample_events() -> Vec<Event> {
             symbol: sats.clone(),
             side: Side::Buy,
             reason: "notional 4.2 below min notional 5".into(),
+            budget_block: false,
         },
         Event::OrderSubmitted {
             client_order_id: coid("drop-i-42"),
@@ -189,11 +190,14 @@ pub fn sample_events() -> Vec<Event> {
             quantity: dec("0.00158"),
             avg_price: dec("63149.98"),
             fee_quote: dec("0.0997769684"),
+            fee: dec("0.00000158"),
+            fee_asset: "BTC".into(),
         },
         Event::OrderCanceled {
             client_order_id: coid("drop-i-44"),
             order_id: Some(OrderId("28460".into())),
             symbol: sats.clone(),
+            requested_quantity: dec("616.067"),
             filled_quantity: Decimal::ZERO,
             reason: "deadline".into(),
         },

@@ -1,0 +1,178 @@
+//! Hot / warm / cold tiers: the rules that move a symbol between them (pure; no IO, time comes
+//! in as an argument).
+//!
+//! - **Hot** while another crate has marked it (recent drop, open order, held position; see
+//!   [`crate::FeedHandle::mark_hot`]) or for `MD_HOT_HOLD_S` after a fast move (at least
+//!   `MD_FAST_MOVE_PCT` between two consecutive prices).
+//! - **Cold** when it is quiet (the price stayed within `MD_QUIET_PCT` of its anchor for
+//!   `MD_QUIET_S`) or its 24h quote volume is below `MD_COLD_VOLUME`.
+//! - **Warm** otherwise (the default).
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use telemetry::Tier;
+use trading_core::Timestamp;
+
+use crate::FeedConfig;
+
+/// What the tier rules remember about one symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TierState {
+    pub(crate) tier: Tier,
+    last_price: Option<Decimal>,
+    /// Price the quiet rule measures against, and since when.
+    anchor: Option<(Decimal, Timestamp)>,
+    /// Hot until this time because of a fast move.
+    hot_until: Option<Timestamp>,
+    /// Marks from other crates: reason -> until (None = until cleared).
+    marks: BTreeMap<String, Option<Timestamp>>,
+    volume: Option<Decimal>,
+}
+
+impl Default for TierState {
+    fn default() -> Self {
+        TierState {
+            tier: Tier::Warm,
+            last_price: None,
+            anchor: None,
+            hot_until: None,
+            marks: BTreeMap::new(),
+            volume: None,
+        }
+    }
+}
+
+fn pct_move(from: Decimal, to: Decimal) -> Decimal {
+    if from <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    ((to - from) / from * Decimal::ONE_HUNDRED).abs()
+}
+
+impl TierState {
+    /// Records a price seen at `now`. Returns a fast-move reason when it made the symbol hot.
+    pub(crate) fn observe_price(&mut self, price: Decimal, now: Timestamp, config: &FeedConfig) {
+        if let Some(prev) = self.last_price {
+            if pct_move(prev, price) >= config.fast_move_pct {
+                self.hot_until = Some(now + config.hot_hold);
+            }
+        }
+        self.last_price = Some(price);
+        match self.anchor {
+            Some((anchor, _)) if pct_move(anchor, price) <= config.quiet_pct => {}
+            _ => self.anchor = Some((price, now)),
+        }
+    }
+
+    /// Records the 24h quote volume.
+    pub(crate) fn observe_volume(&mut self, volume: Decimal) {
+        self.volume = Some(volume);
+    }
+
+    /// Marks the symbol hot for `reason` until `until` (`None`: until cleared).
+    pub(crate) fn mark(&mut self, reason: &str, until: Option<Timestamp>) {
+        self.marks.insert(reason.to_owned(), until);
+    }
+
+    /// Clears one mark.
+    pub(crate) fn unmark(&mut self, reason: &str) {
+        self.marks.remove(reason);
+    }
+
+    /// The tier the rules give at `now`, with the rule's words.
+    pub(crate) fn decide(&mut self, now: Timestamp, config: &FeedConfig) -> (Tier, String) {
+        self.marks.retain(|_, until| until.is_none_or(|u| u > now));
+        if let Some(reason) = self.marks.keys().next() {
+            return (Tier::Hot, format!("marked hot: {reason}"));
+        }
+        if self.hot_until.is_some_and(|u| u > now) {
+            return (Tier::Hot, format!("fast move >= {}%", config.fast_move_pct));
+        }
+        if config.cold_volume > Decimal::ZERO {
+            if let Some(v) = self.volume.filter(|v| *v < config.cold_volume) {
+                return (Tier::Cold, format!("low volume: 24h quote volume {v} < {}", config.cold_volume));
+            }
+        }
+        if config.quiet_pct > Decimal::ZERO {
+            if let Some((_, since)) = self.anchor {
+                if now.saturating_since(since) >= config.quiet_for {
+                    return (
+                        Tier::Cold,
+                        format!("quiet: within {}% for {} s", config.quiet_pct, config.quiet_for.as_secs()),
+                    );
+                }
+            }
+        }
+        let reason = match self.tier {
+            Tier::Hot => "no longer hot: marks cleared and no fast move",
+            Tier::Cold => "moving again",
+            Tier::Warm => "default",
+        };
+        (Tier::Warm, reason.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_millis(s * 1000)
+    }
+
+    fn config() -> FeedConfig {
+        FeedConfig {
+            fast_move_pct: dec!(1),
+            hot_hold: Duration::from_secs(60),
+            quiet_pct: dec!(0.2),
+            quiet_for: Duration::from_secs(300),
+            cold_volume: dec!(100000),
+            ..FeedConfig::default()
+        }
+    }
+
+    #[test]
+    fn fast_move_makes_hot_for_the_hold_time() {
+        let c = config();
+        let mut s = TierState::default();
+        s.observe_price(dec!(100), at(0), &c);
+        assert_eq!(s.decide(at(0), &c).0, Tier::Warm);
+        s.observe_price(dec!(98.9), at(1), &c); // -1.1 %
+        assert_eq!(s.decide(at(1), &c).0, Tier::Hot);
+        assert_eq!(s.decide(at(60), &c).0, Tier::Hot);
+        assert_eq!(s.decide(at(61), &c).0, Tier::Warm);
+    }
+
+    #[test]
+    fn marks_hold_until_cleared_or_expired() {
+        let c = config();
+        let mut s = TierState::default();
+        s.mark("open order", None);
+        s.mark("recent drop", Some(at(10)));
+        assert_eq!(s.decide(at(20), &c), (Tier::Hot, "marked hot: open order".into()));
+        s.unmark("open order");
+        assert_eq!(s.decide(at(20), &c).0, Tier::Warm);
+    }
+
+    #[test]
+    fn quiet_and_low_volume_make_cold_and_movement_warms_again() {
+        let c = config();
+        let mut s = TierState::default();
+        s.observe_price(dec!(100), at(0), &c);
+        s.observe_price(dec!(100.1), at(200), &c); // within 0.2 %
+        assert_eq!(s.decide(at(299), &c).0, Tier::Warm);
+        let (tier, reason) = s.decide(at(300), &c);
+        assert_eq!(tier, Tier::Cold);
+        assert!(reason.starts_with("quiet"), "{reason}");
+        s.tier = Tier::Cold;
+        s.observe_price(dec!(100.5), at(301), &c); // 0.5 % from the anchor: a new anchor
+        assert_eq!(s.decide(at(301), &c), (Tier::Warm, "moving again".into()));
+        s.observe_volume(dec!(5000));
+        assert!(s.decide(at(302), &c).1.starts_with("low volume"));
+    }
+}

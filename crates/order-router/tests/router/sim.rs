@@ -1,0 +1,200 @@
+//! Against the in-process simulator: restart from the ledger mid-order with reconciliation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exchange::Exchange;
+use exchange_sim::{SimConfig, SimExchange};
+use order_router::{
+    Durability, IntentId, Ledger, OrderIntent, OrderRouter, OrderState, PricePolicy, RouterConfig, Sizing,
+};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use telemetry::{Event, MemorySink};
+use trading_core::{Clock, OrderStatus, Side, Timestamp, TokioClock};
+
+#[tokio::test(start_paused = true)]
+async fn restart_from_the_ledger_finds_the_fill_made_while_down() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_millis(1_700_000_000_000)));
+    let sim =
+        SimExchange::new(SimConfig { symbols: 3, clock: clock.clone(), ..SimConfig::default() }).unwrap();
+    let venue: Arc<dyn Exchange> = Arc::new(sim.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let symbol = sim.symbols()[0].clone();
+    let bid = venue.fetch_ticker(&symbol).await.unwrap().bid.unwrap();
+    let cid = IntentId::new("restart-1").unwrap().client_order_id("dr").unwrap();
+    {
+        let ledger = Ledger::open(&path, Durability::Full).unwrap();
+        let router = OrderRouter::open(
+            RouterConfig::new(),
+            venue.clone(),
+            clock.clone(),
+            Arc::new(MemorySink::new()),
+            ledger,
+        )
+        .unwrap();
+        assert_eq!(router.reconcile().await.unwrap().blocked, None);
+        let intent = OrderIntent {
+            id: IntentId::new("restart-1").unwrap(),
+            symbol: symbol.clone(),
+            side: Side::Buy,
+            sizing: Sizing::Quote(dec!(60)),
+            price: PricePolicy::Limit(bid * dec!(0.97)),
+            reason: "drop".into(),
+            exit_reason: None,
+            deadline: clock.now() + Duration::from_secs(3600),
+        };
+        router.submit(intent).await.unwrap();
+        assert_eq!(router.state().orders[&cid].state, OrderState::Acknowledged, "rests below the market");
+        // The router stops here (crash or restart) with the order open.
+    }
+    // While it is down, the price falls through the limit and the order fills.
+    sim.set_mid_price(&symbol, bid * dec!(0.9)).unwrap();
+    for _ in 0..600 {
+        sim.advance(Duration::from_secs(1));
+        if sim.orders().iter().any(|o| o.client_order_id == cid && o.status == OrderStatus::Filled) {
+            break;
+        }
+    }
+    let on_venue = sim.orders().into_iter().find(|o| o.client_order_id == cid).unwrap();
+    assert_eq!(on_venue.status, OrderStatus::Filled, "{on_venue:?}");
+
+    let sink = Arc::new(MemorySink::new());
+    let ledger = Ledger::open(&path, Durability::Full).unwrap();
+    let router =
+        OrderRouter::open(RouterConfig::new(), venue.clone(), clock.clone(), sink.clone(), ledger).unwrap();
+    assert!(router.blocked_reason().is_some(), "no intents before reconciliation");
+    let report = router.reconcile().await.unwrap();
+    assert_eq!(report.blocked, None, "{report:#?}");
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.kind == "order_filled_while_down" && f.client_order_id.as_ref() == Some(&cid)));
+    assert!(sink
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Reconciled { kind, .. } if kind == "order_filled_while_down")));
+    let st = router.state();
+    let rec = &st.orders[&cid];
+    assert_eq!(rec.filled_quantity, on_venue.filled_quantity);
+    let base: Decimal = sim.balances().iter().filter(|b| b.asset == symbol.base()).map(|b| b.total()).sum();
+    assert_eq!(rec.state, OrderState::Filled);
+    assert_eq!(st.positions[&symbol].quantity, base, "position = what the account received (fee in base)");
+    assert_eq!(st.budget.reserved(), Decimal::ZERO);
+    assert!(!rec.fees_estimated, "fees come from the venue's fills");
+    st.budget.check().unwrap();
+    // A second reconciliation finds nothing new and the replayed ledger equals the live state.
+    let again = router.reconcile().await.unwrap();
+    assert!(again.findings.iter().all(|f| !f.blocks_trading), "{again:#?}");
+    // Fills the ledger lost (written by a crashed build, say) are recovered from the venue.
+    let n = rusqlite::Connection::open(&path).unwrap().execute("DELETE FROM fills", []).unwrap();
+    assert!(n > 0, "settlement stored the order's fills");
+    let recovered = router.reconcile().await.unwrap();
+    let found = recovered.findings.iter().filter(|f| f.kind == "fill_recovered").count();
+    assert_eq!(found, n, "{recovered:#?}");
+    assert_eq!(router.ledger().fills(&symbol).unwrap().len(), n);
+    drop(router);
+    assert_eq!(Ledger::open(&path, Durability::Full).unwrap().load().unwrap().unwrap(), st);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_order_unknown_to_the_ledger_makes_the_router_fail_closed() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_millis(1_700_000_000_000)));
+    let sim =
+        SimExchange::new(SimConfig { symbols: 2, clock: clock.clone(), ..SimConfig::default() }).unwrap();
+    let venue: Arc<dyn Exchange> = Arc::new(sim.clone());
+    let symbol = sim.symbols()[0].clone();
+    let bid = venue.fetch_ticker(&symbol).await.unwrap().bid.unwrap();
+    let markets = venue.load_markets().await.unwrap().markets;
+    let rules = markets.iter().find(|m| m.symbol == symbol).unwrap();
+    let (p, q) = rules.buy_order_for_budget(dec!(50), bid * dec!(0.9)).unwrap();
+    let stray = trading_core::OrderRequest::limit(
+        symbol.clone(),
+        Side::Buy,
+        q,
+        p,
+        trading_core::TimeInForce::Gtc,
+        trading_core::ClientOrderId::new("dr-not-in-ledger").unwrap(),
+    );
+    venue.create_order(&stray).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("s.db"), Durability::Full).unwrap();
+    let sink = Arc::new(MemorySink::new());
+    let router = OrderRouter::open(RouterConfig::new(), venue, clock.clone(), sink.clone(), ledger).unwrap();
+    let report = router.reconcile().await.unwrap();
+    let reason = report.blocked.expect("fails closed");
+    assert!(reason.contains("unknown to the ledger"), "{reason}");
+    assert!(sink.events().iter().any(|e| matches!(e, Event::Reconciled { blocks_trading: true, .. })));
+    let intent = OrderIntent {
+        id: IntentId::new("after").unwrap(),
+        symbol,
+        side: Side::Buy,
+        sizing: Sizing::Quote(dec!(50)),
+        price: PricePolicy::Market,
+        reason: "x".into(),
+        exit_reason: None,
+        deadline: clock.now() + Duration::from_secs(60),
+    };
+    let sub = router.submit(intent).await.unwrap();
+    assert!(
+        matches!(sub, order_router::Submission::Rejected(order_router::RejectReason::FailClosed(_))),
+        "{sub:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn balance_drift_is_corrected_within_tolerance_and_blocks_beyond_it() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_millis(1_700_000_000_000)));
+    let sim =
+        SimExchange::new(SimConfig { symbols: 2, clock: clock.clone(), ..SimConfig::default() }).unwrap();
+    let venue: Arc<dyn Exchange> = Arc::new(sim.clone());
+    let symbol = sim.symbols()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let open = || {
+        let ledger = Ledger::open(&path, Durability::Full).unwrap();
+        OrderRouter::open(
+            RouterConfig::new(),
+            venue.clone(),
+            clock.clone(),
+            Arc::new(MemorySink::new()),
+            ledger,
+        )
+        .unwrap()
+    };
+    {
+        let router = open();
+        router.reconcile().await.unwrap();
+        let intent = OrderIntent {
+            id: IntentId::new("drift").unwrap(),
+            symbol: symbol.clone(),
+            side: Side::Buy,
+            sizing: Sizing::Quote(dec!(60)),
+            price: PricePolicy::Market,
+            reason: "drop".into(),
+            exit_reason: None,
+            deadline: clock.now() + Duration::from_secs(60),
+        };
+        router.submit(intent).await.unwrap();
+    }
+    let held: Decimal = sim.balances().iter().filter(|b| b.asset == symbol.base()).map(|b| b.total()).sum();
+    let set_quantity = |q: Decimal| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE positions SET quantity = ?1", [q.to_string()]).unwrap();
+    };
+    // The ledger claims 0.5 % more than the account holds (a fee it did not know): corrected.
+    set_quantity(held * dec!(1.005));
+    let router = open();
+    let report = router.reconcile().await.unwrap();
+    assert_eq!(report.blocked, None, "{report:#?}");
+    assert!(report.findings.iter().any(|f| f.kind == "balance_drift" && !f.blocks_trading));
+    assert_eq!(router.state().positions[&symbol].quantity, held);
+    drop(router);
+    // The predecessor's bug: a partial fill stored as the full amount (twice what arrived): blocks.
+    set_quantity(held * dec!(2));
+    let router = open();
+    let report = router.reconcile().await.unwrap();
+    let reason = report.blocked.expect("fails closed");
+    assert!(reason.contains("beyond the tolerance"), "{reason}");
+}
