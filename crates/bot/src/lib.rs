@@ -19,6 +19,7 @@
 mod error;
 mod metrics;
 mod progress;
+mod session;
 mod settings;
 mod venue;
 mod wiring;
@@ -26,6 +27,7 @@ mod wiring;
 pub use error::{BotError, SettingsError};
 pub use metrics::{serve as serve_metrics, Metrics, MetricsSink};
 pub use progress::{Status, StatusSnapshot};
+pub use session::{run as run_session, run_async as run_session_async, SessionOptions, SessionOutcome};
 pub use settings::{
     default_state_db, FaultProfile, FeedMode, HeartbeatMode, LoadedSettings, SettingSource, Settings,
     SettingsSources, VenueKind, KEYS,

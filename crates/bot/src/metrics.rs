@@ -73,6 +73,12 @@ impl Metrics {
         }
     }
 
+    /// How many events of `event_type` were seen (the session's totals come from here, so they
+    /// agree with what was written).
+    pub fn count(&self, event_type: &str) -> u64 {
+        self.events.get_or_create(&vec![("event_type".into(), event_type.into())]).get()
+    }
+
     fn order(&self, state: &str) {
         self.orders.get_or_create(&vec![("state".into(), state.into())]).inc();
     }

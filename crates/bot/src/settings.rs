@@ -194,6 +194,9 @@ pub struct Settings {
     pub max_hold_min: u64,
 
     // ----- orders -----
+    /// `BUDGET_USDT`: the quote budget the router may use (reserved + committed never exceed
+    /// it); unset = `POSITION_SIZE_USDT * MAX_CONCURRENT_POSITIONS` plus 2 % for fees.
+    pub budget_usdt: Option<Decimal>,
     /// `POSITION_SIZE_USDT`: quote amount per position.
     pub position_size_usdt: Decimal,
     /// `MAX_CONCURRENT_POSITIONS`: open positions at most.
@@ -258,6 +261,7 @@ impl Default for Settings {
             trailing_activation_pct: Some(Decimal::new(1, 0)),
             trailing_distance_pct: Some(Decimal::new(5, 1)),
             max_hold_min: 240,
+            budget_usdt: None,
             position_size_usdt: Decimal::new(100, 0),
             max_concurrent_positions: 5,
             global_trading: true,
@@ -313,6 +317,7 @@ pub const KEYS: &[&str] = &[
     "TRAILING_ACTIVATION_PCT",
     "TRAILING_DISTANCE_PCT",
     "MAX_HOLD_MIN",
+    "BUDGET_USDT",
     "POSITION_SIZE_USDT",
     "MAX_CONCURRENT_POSITIONS",
     "GLOBAL_TRADING",
@@ -448,6 +453,14 @@ impl Settings {
         Ok(loaded)
     }
 
+    /// The router's budget: `BUDGET_USDT`, or enough for `MAX_CONCURRENT_POSITIONS` positions
+    /// of `POSITION_SIZE_USDT` with 2 % for fees.
+    pub fn budget_usdt(&self) -> Decimal {
+        self.budget_usdt.unwrap_or_else(|| {
+            self.position_size_usdt * Decimal::from(self.max_concurrent_positions) * Decimal::new(102, 2)
+        })
+    }
+
     /// Whether orders are sent: `ORDER_FLOW_ENABLED`, defaulting to on for the simulated venues
     /// and off for real ones.
     pub fn order_flow(&self) -> bool {
@@ -500,6 +513,18 @@ impl Settings {
         range("MAX_CONCURRENT_POSITIONS", u64::from(self.max_concurrent_positions), 1, 1_000, "positions")?;
         if self.position_size_usdt <= Decimal::ZERO {
             return Err(bad("POSITION_SIZE_USDT", &self.position_size_usdt, "a quote amount greater than 0"));
+        }
+        if let Some(budget) = self.budget_usdt {
+            if budget < self.position_size_usdt {
+                return Err(bad("BUDGET_USDT", &budget, "at least POSITION_SIZE_USDT"));
+            }
+        }
+        if !self.venue.is_real() && self.budget_usdt() > self.sim_start_usdt {
+            return Err(bad(
+                "BUDGET_USDT",
+                &self.budget_usdt(),
+                &format!("at most the simulated account's SIM_START_USDT ({})", self.sim_start_usdt),
+            ));
         }
         if self.sim_start_usdt <= Decimal::ZERO {
             return Err(bad("SIM_START_USDT", &self.sim_start_usdt, "a quote amount greater than 0"));

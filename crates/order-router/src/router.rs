@@ -684,6 +684,7 @@ impl OrderRouter {
                 }
             }
             Side::Sell => {
+                let mut closed: Option<(Decimal, Decimal, Decimal, u64)> = None; // sold, entry, pnl, held
                 if let Some(p) = st.positions.get_mut(&symbol) {
                     p.locked = (p.locked - r.plan.quantity).max(Decimal::ZERO);
                     if filled > Decimal::ZERO {
@@ -698,25 +699,30 @@ impl OrderRouter {
                             res.cost,
                             "position closed",
                         ));
-                        events.push(Event::PositionClosed {
-                            symbol: symbol.clone(),
-                            quantity: res.sold,
-                            entry_price: entry,
-                            exit_price: avg,
-                            pnl: res.pnl,
-                            reason: r.intent.exit_reason.unwrap_or(ExitReason::Manual),
-                            held_ms,
-                        });
+                        closed = Some((res.sold, entry, res.pnl, held_ms));
                     }
                 }
                 // What no order can sell any more (below the step or the minimum quantity) is
-                // dust: the position closes and the dust's cost is written off as realised loss.
+                // dust: the position closes and the dust's cost is written off as realised loss,
+                // reported in the same POSITION_CLOSED as the sell (or in its own, when no sell
+                // filled now), so the events' PnL adds up to the budget's.
                 let unsellable =
                     self.markets.lock().get(&symbol).map_or(Decimal::ZERO, |m| m.min_qty.max(m.step_size));
-                let dust = st.positions.get(&symbol).filter(|p| {
-                    p.locked.is_zero() && (p.quantity <= Decimal::ZERO || p.quantity < unsellable)
-                });
-                if let Some(cost) = dust.map(|p| p.cost) {
+                let dust = st
+                    .positions
+                    .get(&symbol)
+                    .filter(|p| {
+                        p.locked.is_zero() && (p.quantity <= Decimal::ZERO || p.quantity < unsellable)
+                    })
+                    .map(|p| {
+                        (
+                            p.cost,
+                            p.quantity,
+                            p.entry_price,
+                            u64::try_from(now.millis_since(p.opened_at)).unwrap_or(0),
+                        )
+                    });
+                if let Some((cost, quantity, entry, held_ms)) = dust {
                     if cost > Decimal::ZERO {
                         st.budget.close(cost, Decimal::ZERO);
                         events.push(self.budget_event(
@@ -726,8 +732,23 @@ impl OrderRouter {
                             cost,
                             "dust written off",
                         ));
+                        closed = Some(match closed {
+                            Some((sold, entry, pnl, held)) => (sold, entry, pnl - cost, held),
+                            None => (quantity.max(Decimal::ZERO), entry, -cost, held_ms),
+                        });
                     }
                     st.positions.remove(&symbol);
+                }
+                if let Some((sold, entry, pnl, held_ms)) = closed {
+                    events.push(Event::PositionClosed {
+                        symbol: symbol.clone(),
+                        quantity: sold,
+                        entry_price: entry,
+                        exit_price: avg,
+                        pnl,
+                        reason: r.intent.exit_reason.unwrap_or(ExitReason::Manual),
+                        held_ms,
+                    });
                 }
             }
         }

@@ -86,8 +86,9 @@ async fn run(ops: Vec<Op>, script: Vec<Step>) {
     let ledger = Ledger::open(&path, Durability::Full).unwrap();
     let mut config = RouterConfig::new();
     config.min_poll_interval = Duration::from_millis(200);
+    let sink = MemorySink::new();
     let router =
-        OrderRouter::open(config, venue.clone(), clock.clone(), Arc::new(MemorySink::new()), ledger).unwrap();
+        OrderRouter::open(config, venue.clone(), clock.clone(), Arc::new(sink.clone()), ledger).unwrap();
     assert_eq!(router.reconcile().await.unwrap().blocked, None);
     let mut n = 0;
     let mut last: Option<OrderIntent> = None;
@@ -159,6 +160,16 @@ async fn run(ops: Vec<Op>, script: Vec<Step>) {
     );
     let cost: Decimal = st.positions.values().map(|p| p.cost).sum();
     assert_eq!(st.budget.committed(), cost, "committed budget is the cost of what is held");
+    // The PnL the events report (dust write-offs included) is the PnL the budget realised.
+    let reported: Decimal = sink
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            telemetry::Event::PositionClosed { pnl, .. } => Some(*pnl),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(reported, st.budget.realised_pnl(), "POSITION_CLOSED pnl adds up to the budget's");
     // Replaying the ledger gives the live state.
     let replayed = Ledger::open(&path, Durability::Full).unwrap().load().unwrap().unwrap();
     assert_eq!(replayed, st);

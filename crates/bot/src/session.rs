@@ -1,0 +1,852 @@
+//! One trading session: venue -> feed -> signals -> intents -> router -> exits -> sells, with
+//! telemetry and the supervisor around every task, ending with the session report.
+//!
+//! **Time.** On the in-process simulator the whole session runs on a current-thread tokio
+//! runtime with paused time: whenever every task waits, time jumps to the next deadline, so a
+//! simulated day takes seconds and the same seed and settings give the same events. Live (and
+//! over `sim-http`) the same code runs on a normal runtime in real time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use md_feed::{Feed, FeedConfig};
+use order_router::{
+    Durability, IntentId, Ledger, OrderIntent, OrderRouter, PricePolicy, RouterConfig, Sizing, Submission,
+};
+use rust_decimal::Decimal;
+use signals::{Decision, ExitConfig, ExitRule, GuardKind, PositionExits, SignalEngine, TriggerMode};
+use supervisor::{ExitReason, ShutdownCoordinator, Supervisor, SupervisorConfig};
+use telemetry::{
+    apply_retention, build_dispatch, DeepestDrop, Event, EventSink, LogConfig, RetentionPolicy, Session,
+    Telemetry, WriterConfig,
+};
+use tracing::instrument::WithSubscriber;
+use trading_core::{Clock, MarketRules, Quote, Side, Symbol, SystemClock};
+
+use crate::error::BotError;
+use crate::metrics::{Metrics, MetricsSink};
+use crate::progress::{Status, StatusSnapshot};
+use crate::settings::{default_state_db, FeedMode, HeartbeatMode, LoadedSettings, Settings, VenueKind};
+use crate::venue::{connect, Venue, VenueCredentials};
+use crate::wiring::signal_configs;
+
+/// How a session is run (not settings: facts about the caller).
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Draw a progress bar (stderr is a terminal); otherwise status lines go to the log.
+    pub terminal: bool,
+    /// Stop on Ctrl-C / SIGTERM (the binary does; tests do not).
+    pub listen_for_os_signals: bool,
+    /// The value of `ENGINE_DEBUG_TRACE`, if set.
+    pub debug_trace: Option<String>,
+    /// Build `report.md` and the charts at the end.
+    pub write_report: bool,
+}
+
+/// What a session did: the headline figures printed at the end, and what tests check.
+#[derive(Debug, Clone)]
+pub struct SessionOutcome {
+    /// The session directory.
+    pub dir: PathBuf,
+    /// The process exit code the session asks for (0 = clean).
+    pub exit_code: i32,
+    /// Market-data cycles the session consumed.
+    pub cycles: u64,
+    /// Cycles longer than `MD_POLL_MS`.
+    pub overruns: u64,
+    /// Drops that fired.
+    pub drops: u64,
+    /// Buy and sell intents handed to the router.
+    pub intents: u64,
+    /// Orders sent.
+    pub orders_submitted: u64,
+    /// Orders that ended filled.
+    pub orders_filled: u64,
+    /// Positions opened and closed.
+    pub positions_opened: u64,
+    /// Positions closed.
+    pub positions_closed: u64,
+    /// Positions still open at the end.
+    pub positions_open: usize,
+    /// Realised PnL, quote currency, fees included.
+    pub realized_pnl: Decimal,
+    /// The budget at the end: `(free, reserved, committed, total)`.
+    pub budget: (Decimal, Decimal, Decimal, Decimal),
+    /// Events written / lost by the telemetry writer.
+    pub events_written: u64,
+    /// Events lost.
+    pub events_dropped: u64,
+    /// The report's console line, when a report was written.
+    pub report: Option<String>,
+}
+
+/// Runs a session with validated settings on the runtime its venue needs (paused current-thread
+/// time for the in-process simulator, a real-time runtime otherwise) and returns its outcome.
+///
+/// # Errors
+/// [`BotError`] when the venue, the session directory or a start-up step fails.
+pub fn run(
+    loaded: &LoadedSettings,
+    credentials: &VenueCredentials,
+    options: &SessionOptions,
+) -> Result<SessionOutcome, BotError> {
+    let settings = &loaded.settings;
+    let simulated = settings.venue == VenueKind::Sim && !settings.realtime;
+    let runtime = if simulated {
+        tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+    }
+    .map_err(|e| BotError::Session(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(run_async(loaded, credentials, options))
+}
+
+/// The session on the caller's runtime. Use [`run`] unless you manage the runtime yourself.
+///
+/// # Errors
+/// See [`run`].
+pub async fn run_async(
+    loaded: &LoadedSettings,
+    credentials: &VenueCredentials,
+    options: &SessionOptions,
+) -> Result<SessionOutcome, BotError> {
+    let settings = &loaded.settings;
+    // Every typed configuration before anything is created.
+    let (trigger, guards, exit_config) =
+        signal_configs(settings).map_err(|e| BotError::Session(format!("signal settings: {e}")))?;
+    let feed_config = feed_config(settings)?;
+    // The venue validates its own settings (and, for sim-http, starts its server).
+    let venue = connect(settings, credentials).await?;
+    let clock = venue.clock.clone();
+
+    // The session directory: its name is the one wall-clock read (it names the run).
+    let suffix = settings.venue.as_str().replace('-', "_");
+    let session = Session::create(&settings.session_dir, &SystemClock, Some(&suffix)).map_err(|e| {
+        BotError::Session(format!("creating a session under {}: {e}", settings.session_dir.display()))
+    })?;
+    let snapshot = settings.to_snapshot(&loaded.sources, credentials.describe());
+    session.write_config_snapshot(&snapshot).map_err(|e| BotError::Session(e.to_string()))?;
+    let telemetry = Telemetry::start(
+        &session.paths().events,
+        session.run_id().clone(),
+        clock.clone(),
+        WriterConfig::default(),
+    )
+    .map_err(|e| BotError::Session(format!("events.jsonl: {e}")))?;
+    let log = build_dispatch(
+        session.paths(),
+        &LogConfig::default().with_debug_trace_env(options.debug_trace.as_deref()),
+        &telemetry,
+    )
+    .map_err(|e| BotError::Session(format!("bot.log: {e}")))?;
+    let body = Body {
+        settings,
+        options,
+        venue,
+        clock,
+        session,
+        telemetry,
+        snapshot,
+        trigger_mode: trigger.mode(),
+        engine: SignalEngine::new(trigger, guards),
+        exit_config,
+        feed_config,
+    };
+    body.run().with_subscriber(log.dispatch.clone()).await
+}
+
+/// The market-data settings in md-feed's own, validated form.
+fn feed_config(s: &Settings) -> Result<FeedConfig, BotError> {
+    let mut config = FeedConfig::default();
+    let mode = match s.md_mode {
+        FeedMode::Auto => "auto",
+        FeedMode::Bulk => "bulk",
+        FeedMode::PerSymbol => "per_symbol",
+    };
+    let pairs = [
+        ("MD_POLL_MS", s.md_poll_ms.to_string()),
+        ("MD_MODE", mode.to_owned()),
+        ("MD_BATCH_SIZE", s.md_batch_size.to_string()),
+        ("MD_BATCH_INTERVAL_MS", s.md_batch_interval_ms.to_string()),
+        ("MD_MAX_CONCURRENCY", s.md_max_concurrency.to_string()),
+        ("MD_HOT_MS", s.md_hot_ms.to_string()),
+        ("MD_WARM_MS", s.md_warm_ms.to_string()),
+        ("MD_COLD_MS", s.md_cold_ms.to_string()),
+        ("MD_HEALTH_S", s.md_health_s.to_string()),
+    ];
+    for (key, value) in pairs {
+        config.set(key, &value).map_err(|e| BotError::Session(format!("market-data settings: {e}")))?;
+    }
+    config.validate().map_err(|e| BotError::Session(format!("market-data settings: {e}")))?;
+    Ok(config)
+}
+
+/// The router's configuration from the settings.
+fn router_config(s: &Settings, budget_total: Decimal) -> RouterConfig {
+    let mut config = RouterConfig::new();
+    config.budget_total = budget_total;
+    config.position_size_usdt = s.position_size_usdt;
+    config.max_concurrent_positions = s.max_concurrent_positions;
+    config.global_trading = s.global_trading;
+    config.order_flow_enabled = s.order_flow();
+    config
+}
+
+fn mode_name(mode: TriggerMode) -> &'static str {
+    match mode {
+        TriggerMode::WindowHigh => "window_high",
+        TriggerMode::WindowOpen => "window_open",
+        TriggerMode::RunningHigh => "running_high",
+        TriggerMode::AnchorReset => "anchor_reset",
+    }
+}
+
+fn exit_reason(rule: ExitRule) -> telemetry::ExitReason {
+    match rule {
+        ExitRule::TakeProfit => telemetry::ExitReason::TakeProfit,
+        ExitRule::StopLoss => telemetry::ExitReason::StopLoss,
+        ExitRule::TrailingStop => telemetry::ExitReason::TrailingStop,
+        ExitRule::MaxHold => telemetry::ExitReason::MaxHold,
+    }
+}
+
+/// A marketable limit's offset from the best price: caps the slippage of a buy on a drop and of
+/// a sell on an exit (an order that does not fill by its deadline is canceled).
+const MARKETABLE_OFFSET: Decimal = Decimal::from_parts(2, 0, 0, false, 3);
+/// How many symbols FUNNEL_SNAPSHOT's deepest-drop list holds.
+const DEEPEST_LIMIT: usize = 20;
+/// Simulated (or real) time between two periodic FUNNEL_SNAPSHOT events.
+const FUNNEL_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How long a symbol stays hot in the feed after a drop.
+const HOT_AFTER_DROP: Duration = Duration::from_secs(30 * 60);
+
+struct Body<'a> {
+    settings: &'a Settings,
+    options: &'a SessionOptions,
+    venue: Venue,
+    clock: Arc<dyn Clock>,
+    session: Session,
+    telemetry: Telemetry,
+    snapshot: String,
+    trigger_mode: TriggerMode,
+    engine: SignalEngine,
+    exit_config: ExitConfig,
+    feed_config: FeedConfig,
+}
+
+/// Per-session counters for the status line and the outcome.
+#[derive(Debug, Default)]
+struct Counters {
+    cycles: u64,
+    missed_updates: u64,
+    drops: u64,
+    intents: u64,
+}
+
+impl Body<'_> {
+    async fn run(mut self) -> Result<SessionOutcome, BotError> {
+        let s = self.settings;
+        let metrics = Arc::new(Metrics::new());
+        let sink: Arc<dyn EventSink> =
+            Arc::new(MetricsSink::new(Arc::new(self.telemetry.clone()), metrics.clone()));
+        sink.emit(Event::SessionStarted {
+            run_id: self.session.run_id().clone(),
+            session: self.session.name().to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            config_snapshot: self.snapshot.clone(),
+        });
+        tracing::info!(session = self.session.name(), venue = %self.venue.description, "session started");
+        let retention = RetentionPolicy {
+            keep_sessions: std::num::NonZeroUsize::new(s.log_retention_sessions as usize),
+            max_total_bytes: None,
+        };
+        let _ = apply_retention(&s.session_dir, &retention, Some(self.session.name()), sink.as_ref());
+        let _metrics_server = match s.metrics_addr {
+            Some(addr) => match crate::metrics::serve(addr, metrics.clone()).await {
+                Ok((local, handle)) => {
+                    tracing::info!(%local, "metrics at http://{local}/metrics");
+                    Some(handle)
+                }
+                Err(e) => return Err(BotError::Session(e)),
+            },
+            None => None,
+        };
+
+        // Supervision: the shutdown coordinator and the watchdog over every task's heartbeat.
+        let mut shutdown = ShutdownCoordinator::new(sink.clone());
+        let flush_handle = self.telemetry.clone();
+        shutdown.add_phase("stop_new_intents", Duration::from_secs(1), || async { Ok::<(), String>(()) });
+        shutdown.add_phase("flush_telemetry", Duration::from_secs(5), move || async move {
+            let summary = flush_handle.flush().await;
+            if summary.write_errors > 0 {
+                return Err(format!("{} write errors", summary.write_errors));
+            }
+            Ok(())
+        });
+        let _os_signals = if self.options.listen_for_os_signals {
+            Some(shutdown.listen_for_os_signals().map_err(|e| BotError::Session(e.to_string()))?)
+        } else {
+            None
+        };
+        let mut sup_config = SupervisorConfig::default();
+        sup_config.watchdog.mode = match s.heartbeat_mode {
+            HeartbeatMode::Warn => supervisor::WatchdogMode::Warn,
+            HeartbeatMode::Enforce => {
+                supervisor::WatchdogMode::Enforce { late_limit: Duration::from_secs(s.heartbeat_timeout_s) }
+            }
+        };
+        let supervisor = Supervisor::new(sup_config, self.clock.clone(), sink.clone(), &shutdown)
+            .map_err(|e| BotError::Session(e.to_string()))?;
+        let _watchdog = supervisor.spawn_watchdog();
+        let stop = shutdown.signal();
+        let trigger_stop = shutdown.trigger();
+
+        // Markets and the watchlist (venue order; the crash guard's reference symbol included).
+        let exchange = self.venue.exchange.clone();
+        let list = exchange
+            .load_markets()
+            .await
+            .map_err(|source| BotError::Exchange { what: "load_markets", source })?;
+        if !list.skipped.is_empty() {
+            sink.emit(Event::ListingsSkipped {
+                source: "load_markets".into(),
+                count: u32::try_from(list.skipped.len()).unwrap_or(u32::MAX),
+                entries: list
+                    .skipped
+                    .iter()
+                    .take(50)
+                    .map(|e| format!("{}: {}", e.venue_name, e.reason))
+                    .collect(),
+            });
+        }
+        let watchlist = watchlist(s, &list.markets)?;
+        for symbol in &watchlist {
+            self.engine.register(symbol.clone()).map_err(|e| BotError::Session(e.to_string()))?;
+        }
+
+        // The router on its ledger, reconciled with the venue before it may trade.
+        let ledger_path =
+            s.state_db.clone().unwrap_or_else(|| default_state_db(s.venue, &self.session.paths().dir));
+        if let Some(parent) = ledger_path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| BotError::Session(format!("STATE_DB directory {}: {e}", parent.display())))?;
+        }
+        let ledger = Ledger::open(&ledger_path, Durability::Full)
+            .map_err(|e| BotError::Session(format!("STATE_DB {}: {e}", ledger_path.display())))?;
+        let budget_total = s.budget_usdt();
+        let router = OrderRouter::open(
+            router_config(s, budget_total),
+            exchange.clone(),
+            self.clock.clone(),
+            sink.clone(),
+            ledger,
+        )
+        .map_err(|e| BotError::Session(format!("order router: {e}")))?;
+        router.set_markets(list.markets.iter().cloned());
+        match router.reconcile().await {
+            Ok(report) => {
+                if let Some(reason) = &report.blocked {
+                    tracing::error!(%reason, "the ledger and the venue disagree: deciding only, no orders");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reconciliation failed: deciding only, no orders"),
+        }
+
+        // The feed, on its own task; the loop below consumes its cycles.
+        let feed_beat = supervisor
+            .register(
+                "md-feed",
+                Duration::from_millis(s.md_poll_ms.saturating_mul(4))
+                    .max(Duration::from_secs(s.heartbeat_timeout_s)),
+            )
+            .map_err(|e| BotError::Session(e.to_string()))?;
+        let loop_beat = supervisor
+            .register("trading-loop", Duration::from_secs(s.heartbeat_timeout_s))
+            .map_err(|e| BotError::Session(e.to_string()))?;
+        let mut feed = Feed::new(
+            exchange.clone(),
+            self.feed_config.clone(),
+            watchlist.clone(),
+            self.clock.clone(),
+            sink.clone(),
+        )
+        .map_err(|e| BotError::Session(format!("market-data feed: {e}")))?
+        .with_heartbeat(feed_beat);
+        if let Err(e) = feed.start().await {
+            return Err(BotError::Session(format!("market-data feed start: {e}")));
+        }
+        let feed_handle = feed.handle();
+        let mut updates = feed_handle.updates();
+        let feed_stop = shutdown.signal();
+        let feed_task = tokio::spawn(async move {
+            let stop_fut = async move {
+                let _ = feed_stop.triggered().await;
+            };
+            feed.run(stop_fut).await
+        });
+
+        // The loop.
+        let start = self.clock.now();
+        let duration = Duration::from_secs(s.session_duration_min.saturating_mul(60));
+        let end = (s.session_duration_min > 0).then(|| start + duration);
+        let mut status = Status::new(duration, self.options.terminal);
+        let mut counters = Counters::default();
+        let mut exits: BTreeMap<Symbol, PositionExits> = BTreeMap::new();
+        let mut selling: BTreeSet<Symbol> = BTreeSet::new();
+        let mut last_block: Vec<Option<GuardKind>> = vec![None; watchlist.len()];
+        let mut next_poll = tokio::time::Instant::now();
+        let mut next_funnel = start + FUNNEL_EVERY;
+        let mut intent_seq: u64 = 0;
+        let until_end = end.map(|end| end.saturating_since(self.clock.now()));
+        let end_sleep = async move {
+            match until_end {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::pin!(end_sleep);
+        let stop_fut = stop.triggered();
+        tokio::pin!(stop_fut);
+        let trading = router.blocked_reason().is_none();
+        loop {
+            let update = tokio::select! {
+                biased;
+                _ = &mut stop_fut => break,
+                () = &mut end_sleep => break,
+                () = tokio::time::sleep_until(next_poll) => None,
+                u = updates.next() => match u {
+                    Some(u) => Some(u),
+                    None => break,
+                },
+            };
+            loop_beat.beat();
+            let now = self.clock.now();
+            if let Some((cycle, missed)) = update {
+                counters.cycles += 1;
+                counters.missed_updates += missed;
+                let quotes: &[Quote] = &cycle.quotes;
+                let fired = self.decide(quotes, &sink, &mut last_block, &mut counters);
+                // Exits first (they free slots), then entries.
+                self.sync_exits(&router, &mut exits, &mut selling);
+                for quote in quotes {
+                    let Some(pe) = exits.get_mut(&quote.symbol) else { continue };
+                    let Some(bid) = quote.bid.filter(|b| *b > Decimal::ZERO) else { continue };
+                    match pe.on_price(now, bid) {
+                        Ok(Some(exit)) => {
+                            let symbol = quote.symbol.clone();
+                            exits.remove(&symbol);
+                            self.sell(
+                                &router,
+                                &sink,
+                                &symbol,
+                                exit.rule,
+                                bid,
+                                pe_entry(&router, &symbol),
+                                &mut intent_seq,
+                                &mut selling,
+                                &mut counters,
+                            )
+                            .await;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(symbol = %quote.symbol, error = %e, "exit check refused a price")
+                        }
+                    }
+                }
+                if trading {
+                    for (symbol, price) in fired {
+                        feed_handle.mark_hot(&symbol, "drop detected", Some(HOT_AFTER_DROP));
+                        let held =
+                            router.state().positions.contains_key(&symbol) || selling.contains(&symbol);
+                        if held {
+                            continue;
+                        }
+                        self.buy(&router, &symbol, price, &mut intent_seq, &mut counters).await;
+                    }
+                }
+            }
+            // Time-based exits need no tick.
+            let due: Vec<(Symbol, ExitRule)> =
+                exits.iter().filter_map(|(sym, pe)| pe.on_time(now).map(|e| (sym.clone(), e.rule))).collect();
+            for (symbol, rule) in due {
+                exits.remove(&symbol);
+                let mark =
+                    feed_handle.store().get(&symbol).and_then(|snap| snap.quote.bid).unwrap_or(Decimal::ZERO);
+                self.sell(
+                    &router,
+                    &sink,
+                    &symbol,
+                    rule,
+                    mark,
+                    pe_entry(&router, &symbol),
+                    &mut intent_seq,
+                    &mut selling,
+                    &mut counters,
+                )
+                .await;
+            }
+            if tokio::time::Instant::now() >= next_poll {
+                if let Err(e) = router.poll_once().await {
+                    tracing::warn!(error = %e, "order tracking round failed");
+                }
+                next_poll = tokio::time::Instant::now() + router.poll_interval();
+                self.sync_exits(&router, &mut exits, &mut selling);
+            }
+            if now >= next_funnel {
+                next_funnel = next_funnel + FUNNEL_EVERY;
+                sink.emit(self.funnel_snapshot(false));
+            }
+            let state = router.state();
+            metrics.set("budget_free_usdt", None, to_f64(state.budget.free()));
+            metrics.set("budget_reserved_usdt", None, to_f64(state.budget.reserved()));
+            metrics.set("budget_committed_usdt", None, to_f64(state.budget.committed()));
+            metrics.set("open_positions", None, state.positions.len() as f64);
+            metrics.set("realized_pnl_usdt", None, to_f64(state.budget.realised_pnl()));
+            let snap = StatusSnapshot {
+                elapsed: now.saturating_since(start),
+                cycles: counters.cycles,
+                overruns: feed_handle_overruns(&metrics),
+                drops: counters.drops,
+                open_positions: u32::try_from(state.positions.len()).unwrap_or(u32::MAX),
+                realized_pnl: state.budget.realised_pnl(),
+            };
+            if let Some(line) = status.update(&snap) {
+                tracing::info!("{line}");
+            }
+        }
+        status.finish();
+
+        // Orderly end: no new intents; open orders are canceled at their deadlines by the
+        // router's tracking, bounded here; positions stay (and are reported as open).
+        let _ = trigger_stop.trigger(ExitReason::Requested);
+        if let Ok(Err(e)) = feed_task.await.map_err(|e| BotError::Session(format!("feed task: {e}"))) {
+            tracing::warn!(error = %e, "market-data feed ended with an error");
+        }
+        let settle_limit = Duration::from_secs(s.order_deadline_s.saturating_add(30));
+        match router.track_until_settled(settle_limit).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "orders still active at the end of the session: the ledger keeps them for the next start"
+            ),
+            Err(e) => tracing::warn!(error = %e, "final order tracking failed"),
+        }
+        sink.emit(self.funnel_snapshot(true));
+        let report = shutdown.run().await;
+        let state = router.state();
+        let orders_submitted = metrics.count("ORDER_SUBMITTED");
+        let orders_filled = metrics.count("ORDER_FILLED");
+        let opened = metrics.count("POSITION_OPENED");
+        let closed = metrics.count("POSITION_CLOSED");
+        let summary_before_end = self.telemetry.summary();
+        let elapsed = self.clock.now().saturating_since(start);
+        sink.emit(Event::SessionEnded {
+            reason: report.reason.to_string(),
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            orders_submitted,
+            orders_filled,
+            positions_opened: opened,
+            positions_closed: closed,
+            realized_pnl: state.budget.realised_pnl(),
+            events_dropped: summary_before_end.dropped,
+        });
+        let written = self.telemetry.shutdown().await;
+        let dir = self.session.paths().dir.clone();
+        let report_line = if self.options.write_report {
+            match session_report::build(&dir) {
+                Ok(summary) => Some(summary.to_string()),
+                Err(e) => {
+                    tracing::error!(error = %e, "the session report could not be built");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(SessionOutcome {
+            dir,
+            exit_code: report.exit_code(),
+            cycles: counters.cycles,
+            overruns: feed_handle_overruns(&metrics),
+            drops: counters.drops,
+            intents: counters.intents,
+            orders_submitted,
+            orders_filled,
+            positions_opened: opened,
+            positions_closed: closed,
+            positions_open: state.positions.len(),
+            realized_pnl: state.budget.realised_pnl(),
+            budget: (
+                state.budget.free(),
+                state.budget.reserved(),
+                state.budget.committed(),
+                state.budget.total(),
+            ),
+            events_written: written.written,
+            events_dropped: written.dropped,
+            report: report_line,
+        })
+    }
+
+    /// Runs one cycle through the engine, emits its decisions and returns the drops that fired
+    /// (symbol, price), in symbol order.
+    fn decide(
+        &mut self,
+        quotes: &[Quote],
+        sink: &Arc<dyn EventSink>,
+        last_block: &mut [Option<GuardKind>],
+        counters: &mut Counters,
+    ) -> Vec<(Symbol, Decimal)> {
+        let cycle = self.engine.on_cycle(quotes);
+        let trigger_value = self.engine.trigger_config().value();
+        let lookback_min = self.engine.trigger_config().lookback_min();
+        let mut fired = Vec::new();
+        for (id, decision) in cycle.decisions {
+            let Some(symbol) = self.engine.symbol(id).cloned() else { continue };
+            let slot = last_block.get_mut(id.index());
+            match decision {
+                Decision::Fired(t) => {
+                    if let Some(s) = slot {
+                        *s = None;
+                    }
+                    counters.drops += 1;
+                    sink.emit(Event::DropDetected {
+                        symbol: symbol.clone(),
+                        price: t.price,
+                        reference: t.reference,
+                        ratio: (t.price / t.reference).round_dp(6),
+                        trigger: trigger_value,
+                        mode: mode_name(self.trigger_mode).to_owned(),
+                        lookback_min,
+                    });
+                    fired.push((symbol, t.price));
+                }
+                // One GUARD_BLOCKED per drop and guard, not one per tick while it stays blocked.
+                Decision::Blocked { by, .. } => {
+                    if let Some(s) = slot.filter(|s| **s != Some(by.guard)) {
+                        *s = Some(by.guard);
+                        sink.emit(Event::GuardBlocked {
+                            symbol,
+                            guard: by.guard.as_str().to_owned(),
+                            value: by.value,
+                            threshold: by.threshold,
+                        });
+                    }
+                }
+                Decision::NotTriggered(_) => {
+                    if let Some(s) = slot {
+                        *s = None;
+                    }
+                }
+                Decision::AlreadyFired(_) | Decision::OutOfOrder | Decision::NoPrice => {}
+            }
+        }
+        for (id, e) in cycle.rejected {
+            tracing::warn!(symbol = ?self.engine.symbol(id), error = %e, "tick rejected");
+        }
+        fired
+    }
+
+    /// Keeps one exit tracker per held position (created from the position's entry), and
+    /// forgets trackers and pending sells of positions that are gone.
+    fn sync_exits(
+        &self,
+        router: &OrderRouter,
+        exits: &mut BTreeMap<Symbol, PositionExits>,
+        selling: &mut BTreeSet<Symbol>,
+    ) {
+        let state = router.state();
+        let selling_active: BTreeSet<Symbol> = state
+            .active_orders()
+            .filter(|o| o.intent.side == Side::Sell)
+            .map(|o| o.intent.symbol.clone())
+            .collect();
+        selling.retain(|s| selling_active.contains(s) && state.positions.contains_key(s));
+        exits.retain(|s, _| state.positions.contains_key(s));
+        for (symbol, position) in &state.positions {
+            if exits.contains_key(symbol) || selling.contains(symbol) || position.sellable() <= Decimal::ZERO
+            {
+                continue;
+            }
+            match PositionExits::new(&self.exit_config, position.entry_price, position.opened_at) {
+                Ok(pe) => {
+                    exits.insert(symbol.clone(), pe);
+                }
+                Err(e) => tracing::warn!(%symbol, error = %e, "no exit rules for this position"),
+            }
+        }
+    }
+
+    async fn buy(
+        &mut self,
+        router: &OrderRouter,
+        symbol: &Symbol,
+        price: Decimal,
+        seq: &mut u64,
+        counters: &mut Counters,
+    ) {
+        *seq += 1;
+        let now = self.clock.now();
+        let Ok(id) = IntentId::new(format!("b{}-{}", now.as_millis(), seq)) else { return };
+        let intent = OrderIntent {
+            id,
+            symbol: symbol.clone(),
+            side: Side::Buy,
+            sizing: Sizing::Quote(self.settings.position_size_usdt),
+            price: PricePolicy::BestWithOffset(MARKETABLE_OFFSET),
+            reason: format!("drop to {price}"),
+            exit_reason: None,
+            deadline: now + Duration::from_secs(self.settings.order_deadline_s),
+        };
+        counters.intents += 1;
+        match router.submit(intent).await {
+            Ok(Submission::Rejected(reason)) => tracing::debug!(%symbol, ?reason, "buy intent rejected"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(%symbol, error = %e, "buy intent failed in the router"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn sell(
+        &mut self,
+        router: &OrderRouter,
+        sink: &Arc<dyn EventSink>,
+        symbol: &Symbol,
+        rule: ExitRule,
+        price: Decimal,
+        entry_price: Decimal,
+        seq: &mut u64,
+        selling: &mut BTreeSet<Symbol>,
+        counters: &mut Counters,
+    ) {
+        *seq += 1;
+        let now = self.clock.now();
+        sink.emit(Event::ExitSignal {
+            symbol: symbol.clone(),
+            reason: exit_reason(rule),
+            price,
+            entry_price,
+        });
+        if let Some(id) = self.engine.id_of(symbol) {
+            let _ = self.engine.record_exit(id, now);
+        }
+        let Ok(id) = IntentId::new(format!("s{}-{}", now.as_millis(), seq)) else { return };
+        let intent = OrderIntent {
+            id,
+            symbol: symbol.clone(),
+            side: Side::Sell,
+            sizing: Sizing::WholePosition,
+            price: PricePolicy::BestWithOffset(MARKETABLE_OFFSET),
+            reason: format!("exit: {}", rule_name(rule)),
+            exit_reason: Some(exit_reason(rule)),
+            deadline: now + Duration::from_secs(self.settings.order_deadline_s),
+        };
+        counters.intents += 1;
+        selling.insert(symbol.clone());
+        match router.submit(intent).await {
+            Ok(Submission::Rejected(reason)) => {
+                selling.remove(symbol);
+                tracing::warn!(%symbol, ?reason, "sell intent rejected");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                selling.remove(symbol);
+                tracing::error!(%symbol, error = %e, "sell intent failed in the router");
+            }
+        }
+    }
+
+    fn funnel_snapshot(&self, is_final: bool) -> Event {
+        let engine = &self.engine;
+        let f = engine.funnel();
+        let blocked_by_guard: BTreeMap<String, u64> =
+            GuardKind::ALL.iter().map(|g| (g.as_str().to_owned(), f.blocked_by(*g))).collect();
+        let deepest = engine
+            .deepest_drops(DEEPEST_LIMIT)
+            .into_iter()
+            .filter_map(|d| {
+                Some(DeepestDrop {
+                    symbol: engine.symbol(d.symbol)?.clone(),
+                    ratio: d.level.ratio(),
+                    price: d.level.price(),
+                    reference: d.level.reference(),
+                    at: d.ts,
+                })
+            })
+            .collect();
+        Event::FunnelSnapshot {
+            is_final,
+            evaluated: f.evaluated,
+            not_triggered: f.not_triggered,
+            already_fired: f.already_fired,
+            out_of_order: f.out_of_order,
+            no_price: f.no_price,
+            fired: f.fired,
+            blocked_by_guard,
+            trigger: engine.trigger_config().value(),
+            deepest,
+        }
+    }
+}
+
+fn rule_name(rule: ExitRule) -> &'static str {
+    match rule {
+        ExitRule::TakeProfit => "take profit",
+        ExitRule::StopLoss => "stop loss",
+        ExitRule::TrailingStop => "trailing stop",
+        ExitRule::MaxHold => "max hold",
+    }
+}
+
+fn pe_entry(router: &OrderRouter, symbol: &Symbol) -> Decimal {
+    router.state().positions.get(symbol).map_or(Decimal::ZERO, |p| p.entry_price)
+}
+
+fn feed_handle_overruns(metrics: &Metrics) -> u64 {
+    metrics.count("MD_POLL_OVERRUN")
+}
+
+fn to_f64(d: Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// The watchlist: `WATCHLIST`, or every trading market quoted in USDT, in the venue's order;
+/// the crash guard's reference symbol is always included.
+fn watchlist(s: &Settings, markets: &[MarketRules]) -> Result<Vec<Symbol>, BotError> {
+    let trading: BTreeMap<&Symbol, &MarketRules> =
+        markets.iter().filter(|m| m.is_trading()).map(|m| (&m.symbol, m)).collect();
+    let mut list: Vec<Symbol> = if s.watchlist.is_empty() {
+        markets
+            .iter()
+            .filter(|m| m.is_trading() && m.symbol.quote() == "USDT")
+            .map(|m| m.symbol.clone())
+            .collect()
+    } else {
+        let mut list = Vec::new();
+        for name in &s.watchlist {
+            let symbol: Symbol =
+                name.parse().map_err(|e| BotError::Session(format!("WATCHLIST {name}: {e}")))?;
+            if !trading.contains_key(&symbol) {
+                return Err(BotError::Session(format!(
+                    "WATCHLIST {symbol}: not a trading market on this venue"
+                )));
+            }
+            list.push(symbol);
+        }
+        list
+    };
+    if s.guard_market_crash_max_drop_pct.is_some() {
+        if let Ok(reference) = s.guard_market_crash_symbol.parse::<Symbol>() {
+            if trading.contains_key(&reference) && !list.contains(&reference) {
+                list.insert(0, reference);
+            }
+        }
+    }
+    if list.is_empty() {
+        return Err(BotError::Session("the watchlist is empty: no trading USDT market on this venue".into()));
+    }
+    Ok(list)
+}
