@@ -48,6 +48,8 @@ mod classify;
 mod client;
 mod credentials;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod limiter;
 mod profile;
 mod request;
