@@ -143,3 +143,7 @@ mod tests {
         assert!(err.contains("nope.jsonl") && err.contains("open events file"), "{err}");
     }
 }
+
+#[cfg(test)]
+#[path = "reader_fuzz.rs"]
+mod fuzz;
