@@ -27,6 +27,14 @@
 //! rejection resyncs once and retries. An unknown order outcome is resolved by repeated
 //! lookups until the venue's acceptance window has passed ([`exchange::resolve_by_lookup`]).
 //!
+//! # Fuzzing
+//!
+//! Every response parser and the error classifier are fuzzed with proptest (arbitrary text and
+//! mutated recorded answers from `test_data/`): no panic, and every failure is an
+//! `InvalidResponse` naming the endpoint and the place. 256 cases per property by default; a
+//! long campaign is `PROPTEST_CASES=100000 cargo test -p exchange-binance --release fuzz`
+//! (see `docs/reliability.md`, "Bad input: fuzzing").
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use exchange::Exchange;
@@ -48,6 +56,8 @@ mod classify;
 mod client;
 mod credentials;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod limiter;
 mod profile;
 mod request;

@@ -489,7 +489,9 @@ pub(crate) struct OrderCtx<'a> {
 }
 
 fn convert_order(w: OrderWire<'_>, ctx: OrderCtx<'_>) -> Result<Order, String> {
-    let symbol = ctx.map.symbol(&w.symbol).map_err(|e| e.to_string())?.clone();
+    // Every reason names the order it is about (found by fuzzing: a bad symbol or client id
+    // used to be reported without it).
+    let symbol = ctx.map.symbol(&w.symbol).map_err(|e| format!("order {}: {e}", w.order_id))?.clone();
     let req = ctx.request;
     let side = match (w.side.as_deref(), req) {
         (Some("BUY"), _) => Side::Buy,
@@ -515,7 +517,7 @@ fn convert_order(w: OrderWire<'_>, ctx: OrderCtx<'_>) -> Result<Order, String> {
     // A cancel answer's clientOrderId is the cancel request's id; ours is origClientOrderId.
     // Orders placed without a client id (by hand, on MEXC) are identified by the venue id.
     let cid_text = w.orig_client_order_id.as_deref().or(w.client_order_id.as_deref()).unwrap_or(&w.order_id);
-    let client_order_id = ClientOrderId::new(cid_text).map_err(|e| e.to_string())?;
+    let client_order_id = ClientOrderId::new(cid_text).map_err(|e| format!("order {}: {e}", w.order_id))?;
     let created =
         w.time.or(w.transact_time).or(w.working_time).map(Timestamp::from_millis).unwrap_or(ctx.now);
     let updated =
@@ -1088,6 +1090,29 @@ mod tests {
         assert_eq!(open.unrecognised[0].venue_name, "BTCUSDT#2");
         assert!(open.unrecognised[0].reason.contains("STOP_LOSS_LIMIT"), "{:?}", open.unrecognised);
         assert!(parse_orders("/api/v3/openOrders", "{}", order_ctx(&b, &m)).is_err(), "not a list: an error");
+    }
+
+    /// Issue 12 (fuzzing): an order answer with an unknown symbol or an invalid client order id
+    /// is an error that names the order, like every other order error.
+    #[test]
+    fn order_errors_name_the_order() {
+        let b = VenueProfile::binance_spot();
+        let m = map();
+        for (body, fragment) in [
+            (
+                r#"{"symbol":"BTCU\u00ffDT","orderId":28,"clientOrderId":"a","status":"NEW","type":"LIMIT","side":"BUY"}"#,
+                "not a known market",
+            ),
+            (
+                r#"{"symbol":"BTCUSDT","orderId":28,"clientOrderId":"6\u00ffC","status":"NEW","type":"LIMIT","side":"BUY"}"#,
+                "invalid client order id",
+            ),
+        ] {
+            let e = parse_order("/api/v3/order", body, order_ctx(&b, &m)).unwrap_err();
+            let ExchangeError::InvalidResponse { endpoint, reason, .. } = &e else { panic!("{e:?}") };
+            assert_eq!(endpoint, "/api/v3/order");
+            assert!(reason.starts_with("order 28: ") && reason.contains(fragment), "{reason}");
+        }
     }
 
     /// Issue 9 item 3: "0.00000000" (idle or halted market) is no price.

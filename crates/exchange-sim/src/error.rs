@@ -44,7 +44,7 @@ pub enum SimError {
     ReplayParse {
         /// The file.
         path: PathBuf,
-        /// 1-based line (for JSON files: 1-based row of the array).
+        /// 1-based line (for JSON files: the line the row starts on; the reason names the row).
         line: usize,
         /// What is wrong.
         reason: String,

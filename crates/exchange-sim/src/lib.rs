@@ -23,6 +23,14 @@
 //!   [`trading_core::ManualClock`] (or [`SimExchange::advance`]) a 24 h session runs in seconds.
 //!   Same seed and same clock readings give the same prices and fills, byte for byte.
 //!
+//! # Fuzzing
+//!
+//! The OHLCV readers behind [`load_ohlcv`] are fuzzed with proptest (arbitrary text and mutated
+//! real files): no panic, and every failure names the file and the line. 256 cases per property
+//! by default; a long campaign is `PROPTEST_CASES=100000 cargo test -p exchange-sim --release
+//! --lib fuzz` (set `OHLCV_FIXTURES_DIR` to mutate the shared OHLCV fixtures too; see
+//! `docs/reliability.md`, "Bad input: fuzzing").
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;

@@ -28,23 +28,31 @@ pub struct ReplaySource {
 /// Every row must be a consistent candle ([`Candle::is_consistent`]) and times must increase;
 /// the error names the file, the line and what is wrong.
 pub fn load_ohlcv(path: &Path) -> Result<Vec<Candle>, SimError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| SimError::ReplayIo { path: path.to_owned(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| SimError::ReplayIo { path: path.to_owned(), source })?;
     let err = |line: usize, reason: String| SimError::ReplayParse { path: path.to_owned(), line, reason };
-    let candles = if text.trim_start().starts_with('[') {
+    // Text that is not UTF-8 is a parse error naming its line (found by fuzzing: it used to be
+    // an I/O error naming only the file).
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        err(line, format!("not UTF-8 text (byte {})", valid.len()))
+    })?;
+    let rows = if text.trim_start().starts_with('[') {
         parse_json(&text).map_err(|(line, reason)| err(line, reason))?
     } else {
         parse_csv(&text).map_err(|(line, reason)| err(line, reason))?
     };
-    if candles.is_empty() {
+    if rows.is_empty() {
         return Err(err(1, "no candles in file".into()));
     }
-    for (i, pair) in candles.windows(2).enumerate() {
-        if pair[1].open_time <= pair[0].open_time {
-            return Err(err(i + 2, "open times are not increasing".into()));
+    // The line of the later candle of a pair: the one out of order (found by fuzzing: a
+    // candle index used to be reported, one line off after a header and meaningless in JSON).
+    for pair in rows.windows(2) {
+        if pair[1].1.open_time <= pair[0].1.open_time {
+            return Err(err(pair[1].0, "open times are not increasing".into()));
         }
     }
-    Ok(candles)
+    Ok(rows.into_iter().map(|(_, c)| c).collect())
 }
 
 type RowResult<T> = Result<T, (usize, String)>;
@@ -105,7 +113,10 @@ fn candle(t: Timestamp, f: [&str; 5], line: usize) -> RowResult<Candle> {
     Ok(c)
 }
 
-fn parse_csv(text: &str) -> RowResult<Vec<Candle>> {
+/// Candles with the 1-based file line each was read from.
+type Rows = Vec<(usize, Candle)>;
+
+fn parse_csv(text: &str) -> RowResult<Rows> {
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
     let Some(&(_, first)) = lines.peek() else { return Ok(Vec::new()) };
     let first_cell = first.split(',').next().unwrap_or("").trim();
@@ -134,19 +145,58 @@ fn parse_csv(text: &str) -> RowResult<Vec<Candle>> {
             f.get(c).copied().ok_or((n, format!("row has {} columns, expected more than {c}", f.len())))
         };
         let t = time(get(cols[0])?, n)?;
-        out.push(candle(t, [get(cols[1])?, get(cols[2])?, get(cols[3])?, get(cols[4])?, get(cols[5])?], n)?);
+        let c = candle(t, [get(cols[1])?, get(cols[2])?, get(cols[3])?, get(cols[4])?, get(cols[5])?], n)?;
+        out.push((n, c));
     }
     Ok(out)
 }
 
-fn parse_json(text: &str) -> RowResult<Vec<Candle>> {
-    let rows: Vec<Vec<serde_json::Value>> =
-        serde_json::from_str(text).map_err(|e| (e.line(), format!("not a JSON array of arrays: {e}")))?;
+/// The 1-based line on which each element of the outer JSON array starts (strings skipped).
+fn json_row_lines(text: &str) -> Vec<usize> {
+    let (mut line, mut depth, mut in_string, mut escaped) = (1, 0usize, false, false);
+    let mut starts = Vec::new();
+    let mut expecting_row = false;
+    for c in text.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                '\n' => line += 1,
+                _ => {}
+            }
+            continue;
+        }
+        if depth == 1 && expecting_row && !c.is_whitespace() && c != ']' {
+            starts.push(line);
+            expecting_row = false;
+        }
+        match c {
+            '\n' => line += 1,
+            '"' => in_string = true,
+            '[' | '{' => {
+                depth += 1;
+                expecting_row = depth == 1;
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 1 => expecting_row = true,
+            _ => {}
+        }
+    }
+    starts
+}
+
+fn parse_json(text: &str) -> RowResult<Rows> {
+    let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(text)
+        .map_err(|e| (e.line().max(1), format!("not a JSON array of arrays: {e}")))?;
+    let lines = json_row_lines(text);
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        let n = i + 1;
+        // Errors name the file line where the row starts, and the row.
+        let n = lines.get(i).copied().unwrap_or(1);
+        let row_err = |(line, reason): (usize, String)| (line, format!("row {}: {reason}", i + 1));
         if row.len() < 6 {
-            return Err((n, format!("row has {} elements, expected 6", row.len())));
+            return Err(row_err((n, format!("{} elements, expected 6", row.len()))));
         }
         let cell: Vec<String> = row
             .iter()
@@ -156,8 +206,8 @@ fn parse_json(text: &str) -> RowResult<Vec<Candle>> {
                 other => other.to_string(),
             })
             .collect();
-        let t = time(&cell[0], n)?;
-        out.push(candle(t, [&cell[1], &cell[2], &cell[3], &cell[4], &cell[5]], n)?);
+        let t = time(&cell[0], n).map_err(row_err)?;
+        out.push((n, candle(t, [&cell[1], &cell[2], &cell[3], &cell[4], &cell[5]], n).map_err(row_err)?));
     }
     Ok(out)
 }
@@ -338,6 +388,37 @@ mod tests {
         assert_eq!((p.volume_rate_at(i64::MAX), p.volume_rate_at(i64::MIN)), (0.0, 0.0));
     }
 
+    /// Issue 12 (fuzzing): errors name the file line of the bad row: after a header, in a
+    /// JSON file spread over lines, and for times out of order (which used to name the
+    /// candle's index instead).
+    #[test]
+    fn errors_name_the_file_line_of_the_row() {
+        let line_of = |content: &str| match load_ohlcv(write(content).path()).unwrap_err() {
+            SimError::ReplayParse { line, reason, .. } => (line, reason),
+            other => panic!("{other}"),
+        };
+        let headed = "timestamp,open,high,low,close,volume\n\n60000,1,2,0.5,1.5,10\n60000,1,2,0.5,1.5,10\n";
+        assert_eq!(line_of(headed), (4, "open times are not increasing".to_owned()));
+        let json = "[\n [60000, 1, 2, 0.5, 1.5, 10],\n\n [\"12,]\", 1, 2, 0.5, 1.5, 10],\n [1, 2]\n]";
+        let (line, reason) = line_of(json);
+        assert_eq!(line, 4);
+        assert!(reason.starts_with("row 2: time \"12,]\""), "{reason}");
+        let json = "[[60000, 1, 2, 0.5, 1.5, 10],\n[60000, 1, 2, 0.5, 1.5, 10]]";
+        assert_eq!(line_of(json), (2, "open times are not increasing".to_owned()));
+        assert_eq!(
+            line_of("[[60000, 1, 2, 0.5, 1.5, 10],\n[1,2]]"),
+            (2, "row 2: 2 elements, expected 6".to_owned())
+        );
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), b"timestamp,open,high,low,close,volume\n60000,1,2,0.5,1.\xff5,10\n")
+            .unwrap();
+        let e = load_ohlcv(f.path()).unwrap_err();
+        assert!(
+            matches!(&e, SimError::ReplayParse { line: 2, reason, .. } if reason.contains("not UTF-8")),
+            "{e}"
+        );
+    }
+
     #[test]
     fn interpolation_visits_low_then_high_in_a_rising_candle() {
         let c = Candle {
@@ -359,3 +440,7 @@ mod tests {
         assert_eq!(p.volume_rate_at(30_000), 0.001);
     }
 }
+
+#[cfg(test)]
+#[path = "replay_fuzz.rs"]
+mod fuzz;
