@@ -1,0 +1,201 @@
+//! End-to-end: whole sessions through the `bot` crate on the simulated venue (in-process on
+//! simulated time, and over HTTP through the real REST client), checked from what they wrote.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bot::{LoadedSettings, SessionOptions, SessionOutcome, Settings, SettingsSources, VenueCredentials};
+use rust_decimal::Decimal;
+use telemetry::{read_events, Event};
+
+fn settings(dir: &Path, pairs: &[(&str, &str)]) -> LoadedSettings {
+    let mut flags: Vec<(String, String)> = vec![("SESSION_DIR".into(), dir.display().to_string())];
+    flags.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    Settings::load(&SettingsSources { flags, ..SettingsSources::default() }).unwrap()
+}
+
+fn options() -> SessionOptions {
+    SessionOptions { write_report: true, ..SessionOptions::default() }
+}
+
+fn run(loaded: &LoadedSettings) -> SessionOutcome {
+    bot::run_session(loaded, &VenueCredentials::default(), &options()).unwrap()
+}
+
+/// The events of a session with the fields that name the run removed (the run id on every
+/// line, and the session's name and directory in SESSION_STARTED).
+fn normalized_events(dir: &Path) -> Vec<String> {
+    let log = read_events(&dir.join("events.jsonl")).unwrap();
+    assert!(log.errors.is_empty(), "unreadable lines: {:?}", log.errors);
+    log.records
+        .into_iter()
+        .map(|r| match r.event {
+            Event::SessionStarted { version, config_snapshot, .. } => {
+                let snapshot: Vec<&str> =
+                    config_snapshot.lines().filter(|l| !l.starts_with("session_dir")).collect();
+                format!("{} SESSION_STARTED {version} {}", r.ts, snapshot.join("\n"))
+            }
+            event => format!("{} {}", r.ts, serde_json::to_string(&event).unwrap()),
+        })
+        .collect()
+}
+
+#[test]
+fn a_seeded_simulated_session_trades_reports_and_repeats_event_for_event() {
+    let root = tempfile::tempdir().unwrap();
+    let pairs = [("SIM_SYMBOLS", "60"), ("SESSION_DURATION_MIN", "120"), ("SIM_SEED", "7")];
+    let loaded = settings(&root.path().join("a"), &pairs);
+    let out = run(&loaded);
+    assert_eq!(out.exit_code, 0);
+    assert!(out.drops > 0 && out.orders_filled > 0 && out.positions_opened > 0, "{out:#?}");
+    assert_eq!(out.events_dropped, 0);
+
+    // The budget invariant at the end, with nothing left reserved.
+    let (free, reserved, committed, total) = out.budget;
+    assert_eq!(free + reserved + committed, total, "{out:#?}");
+    assert_eq!(reserved, Decimal::ZERO);
+
+    // The events parse, and the funnel adds up.
+    let log = read_events(&out.dir.join("events.jsonl")).unwrap();
+    assert!(log.errors.is_empty());
+    let funnel = log
+        .records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::FunnelSnapshot {
+                is_final: true,
+                evaluated,
+                not_triggered,
+                already_fired,
+                fired,
+                blocked_by_guard,
+                ..
+            } => Some((
+                *evaluated,
+                *not_triggered + *already_fired + *fired + blocked_by_guard.values().sum::<u64>(),
+                *fired,
+            )),
+            _ => None,
+        })
+        .expect("a final FUNNEL_SNAPSHOT");
+    assert_eq!(funnel.0, funnel.1, "evaluated = no drop + already fired + fired + blocked");
+    assert_eq!(funnel.2, out.drops);
+    let pnl: Decimal = log
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::PositionClosed { pnl, .. } => Some(*pnl),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(pnl, out.realized_pnl, "the events' PnL is the router's");
+    match &log.records.last().unwrap().event {
+        Event::SessionEnded { events_dropped, positions_opened, .. } => {
+            assert_eq!((*events_dropped, *positions_opened), (0, out.positions_opened));
+        }
+        other => panic!("the last event is {other:?}"),
+    }
+
+    // The report and its charts exist; config.toml names the sources.
+    assert!(out.report.as_deref().is_some_and(|l| l.contains("trades")), "{:?}", out.report);
+    let report = std::fs::read_to_string(out.dir.join("report.md")).unwrap();
+    assert!(report.contains("## Critical issues") || report.contains("Critical issues"), "{report}");
+    let charts: Vec<PathBuf> =
+        std::fs::read_dir(out.dir.join("charts")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(
+        charts.len() >= 4 && charts.iter().all(|c| c.extension().is_some_and(|e| e == "svg")),
+        "{charts:?}"
+    );
+    let config = std::fs::read_to_string(out.dir.join("config.toml")).unwrap();
+    assert!(config.contains("sim_symbols = 60  # SIM_SYMBOLS, from command line"), "{config}");
+
+    // Same seed and settings: the same events, line for line.
+    let again = run(&settings(&root.path().join("b"), &pairs));
+    assert_eq!(normalized_events(&out.dir), normalized_events(&again.dir));
+    // Another seed: another session.
+    let other = run(&settings(
+        &root.path().join("c"),
+        &[("SIM_SYMBOLS", "60"), ("SESSION_DURATION_MIN", "120"), ("SIM_SEED", "8")],
+    ));
+    assert_ne!(normalized_events(&out.dir), normalized_events(&other.dir));
+}
+
+#[test]
+fn decide_only_sends_nothing_and_releases_every_reservation() {
+    let root = tempfile::tempdir().unwrap();
+    let loaded = settings(
+        root.path(),
+        &[("SIM_SYMBOLS", "40"), ("SESSION_DURATION_MIN", "60"), ("ORDER_FLOW_ENABLED", "false")],
+    );
+    let out = run(&loaded);
+    assert!(out.drops > 0);
+    assert_eq!((out.orders_submitted, out.positions_opened), (0, 0));
+    let (free, reserved, committed, total) = out.budget;
+    assert_eq!((reserved, committed, free), (Decimal::ZERO, Decimal::ZERO, total));
+}
+
+#[test]
+fn a_session_over_http_through_the_rest_client_trades_and_ends_cleanly() {
+    // Real time, real sockets: the simulator's server on 127.0.0.1 and the Binance client. A
+    // shallow trigger and a near take-profit so that one minute has trades.
+    let root = tempfile::tempdir().unwrap();
+    let loaded = settings(
+        root.path(),
+        &[
+            ("VENUE", "sim-http"),
+            ("SIM_SYMBOLS", "300"),
+            ("SIM_LATENCY_MS", "5"),
+            ("SESSION_DURATION_MIN", "1"),
+            ("DROP_TRIGGER_VALUE", "0.998"),
+            ("DROP_TRIGGER_LOOKBACK_MIN", "1"),
+            ("GUARD_FALLING_KNIFE_MAX_DROP_PCT", "50"),
+            ("GUARD_COOLDOWN_S", "0"),
+            ("TAKE_PROFIT_PCT", "0.1"),
+            ("MD_POLL_MS", "1000"),
+            ("MD_HOT_MS", "1000"),
+            ("MD_WARM_MS", "1000"),
+        ],
+    );
+    let out = run(&loaded);
+    assert_eq!(out.exit_code, 0, "{out:#?}");
+    assert!(out.orders_filled > 0 && out.positions_opened > 0, "{out:#?}");
+    let (free, reserved, committed, total) = out.budget;
+    assert_eq!(free + reserved + committed, total);
+    assert_eq!(reserved, Decimal::ZERO, "no reservation outlives the session");
+    assert_eq!(out.events_dropped, 0);
+    assert!(out.dir.join("report.md").is_file());
+}
+
+#[test]
+fn invalid_settings_exit_with_code_2_and_create_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let sessions = root.path().join("sessions");
+    let bot = env!("CARGO_BIN_EXE_bot");
+    /// Flags, environment, the name the error must mention.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 5] = [
+        (&["--set", "MD_POLL_MS=fast"], &[], "MD_POLL_MS"),
+        (&["--set", "DROP_TRIGGER_VALUE=1.5"], &[], "DROP_TRIGGER_VALUE"),
+        (&["--set", "NO_SUCH_SETTING=1"], &[], "NO_SUCH_SETTING"),
+        (&[], &[("MD_POL_MS", "1500")], "MD_POL_MS"),
+        (&["--venue", "binance"], &[], "BINANCE_API_KEY"),
+    ];
+    for (args, env, named) in cases {
+        let output = Command::new(bot)
+            .args(args)
+            .arg("--session-dir")
+            .arg(&sessions)
+            .env_remove("BINANCE_API_KEY")
+            .env_remove("BINANCE_API_SECRET")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: the error names {named}: {stderr}");
+        assert!(!sessions.exists(), "{args:?}: no session directory for invalid settings");
+    }
+}
