@@ -4,6 +4,8 @@
 //! Settings: defaults < `--config FILE` < environment < flags (`--set KEY=VALUE` and the named
 //! flags below). Invalid settings exit with code 2 before anything is created.
 
+#![allow(clippy::print_stdout)] // a command-line program: its results are for the terminal
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +26,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a session (the default).
-    Run(Flags),
+    Run,
     /// Rebuild `report.md` and the charts of a session directory from its `events.jsonl`.
     Report {
         /// The session directory.
@@ -131,8 +133,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Some(Command::Run(flags)) => run(&flags),
-        None => run(&cli.flags),
+        Some(Command::Run) | None => run(&cli.flags),
     }
 }
 
