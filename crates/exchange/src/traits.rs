@@ -151,6 +151,19 @@ pub trait Exchange: Send + Sync {
     /// filled" without the venue saying so.
     async fn create_order(&self, request: &OrderRequest) -> Result<Order, ExchangeError>;
 
+    /// Validates an order without placing it (Binance `POST /api/v3/order/test`): the venue
+    /// checks the signature, the permissions, the symbol and the filters, and creates nothing.
+    /// `Ok(())` means the same request would be accepted for matching now. Idempotent; used by
+    /// the bot's preflight before real money. Default: [`ExchangeError::InvalidRequest`] for a
+    /// venue that cannot validate orders.
+    async fn test_order(&self, request: &OrderRequest) -> Result<(), ExchangeError> {
+        Err(ExchangeError::InvalidRequest(format!(
+            "{} cannot validate an order without placing it ({})",
+            self.capabilities().venue,
+            request.client_order_id
+        )))
+    }
+
     /// Cancels an open order and returns its final state. Canceling an order that already
     /// reached a terminal state gives [`ExchangeError::OrderNotFound`] on most venues: fetch it
     /// to learn how it ended.
