@@ -163,7 +163,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     let debug_env = std::env::var(DEBUG_TRACE_ENV).ok();
     let log = build_dispatch(
         session.paths(),
-        &LogConfig::default().with_debug_trace_env(debug_env.as_deref()),
+        &LogConfig::default().with_debug_trace_env(debug_env.as_deref())?,
         &telemetry,
     )?;
     install(&log)?;

@@ -251,6 +251,7 @@ fn judge_events(log: &telemetry::EventLog) -> Result<SessionVerdict> {
         match &record.event {
             Event::DropDetected { .. } => drops += 1,
             Event::TelemetryDropped { count } => bail!("TELEMETRY_DROPPED: {count} events lost"),
+            Event::LogDropped { file, count } => bail!("LOG_DROPPED: {count} lines of {file} lost"),
             Event::SessionEnded { events_dropped, .. } => ended = Some(*events_dropped),
             _ => {}
         }

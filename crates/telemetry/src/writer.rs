@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use trading_core::{Clock, Timestamp};
 
 use crate::event::{ts_ser, SCHEMA_VERSION};
-use crate::{Event, EventSink, RunId, TelemetryError};
+use crate::{Event, EventSink, LogLosses, RunId, TelemetryError};
 
 /// Buffered bytes that trigger a write before the next tick.
 const WRITE_CHUNK_BYTES: usize = 64 * 1024;
@@ -40,8 +40,17 @@ impl Target for File {
 struct LineMark {
     /// Offset just past its `\n`.
     end: usize,
-    /// `None` for an emitted event; `Some(count)` for a `TELEMETRY_DROPPED` line.
-    reported: Option<u64>,
+    kind: LineKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LineKind {
+    /// An emitted event.
+    Event,
+    /// A `TELEMETRY_DROPPED` line announcing this many lost events.
+    Dropped(u64),
+    /// A `LOG_DROPPED` line announcing this many lost lines of log file number `.0`.
+    LogDropped(usize, u64),
 }
 
 /// Settings of the writer. `Default` is sized for a bot emitting a few thousand events a second.
@@ -109,6 +118,7 @@ struct Shared {
     counters: Arc<Counters>,
     path: PathBuf,
     run_id: RunId,
+    log_losses: Arc<parking_lot::Mutex<Option<LogLosses>>>,
 }
 
 /// The handle to the background JSONL writer of one session's `events.jsonl`.
@@ -162,6 +172,7 @@ impl Telemetry {
         config: WriterConfig,
     ) -> Telemetry {
         let (tx, rx) = mpsc::channel(config.capacity.get());
+        let log_losses = Arc::new(parking_lot::Mutex::new(None));
         let (control, control_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let writer = Writer {
@@ -171,6 +182,8 @@ impl Telemetry {
             buf: Vec::with_capacity(WRITE_CHUNK_BYTES * 2),
             marks: Vec::new(),
             buffered_reported: 0,
+            log_losses: log_losses.clone(),
+            log_reported: Vec::new(),
             unsynced: false,
             broken_line: false,
             batch: Vec::with_capacity(config.max_batch.get()),
@@ -181,7 +194,7 @@ impl Telemetry {
             path: path.clone(),
         };
         runtime.spawn(writer.run());
-        Telemetry { shared: Arc::new(Shared { tx, control, clock, counters, path, run_id }) }
+        Telemetry { shared: Arc::new(Shared { tx, control, clock, counters, path, run_id, log_losses }) }
     }
 
     /// The events file this writer appends to.
@@ -192,6 +205,12 @@ impl Telemetry {
     /// The run id written on every line.
     pub fn run_id(&self) -> &RunId {
         &self.shared.run_id
+    }
+
+    /// Reports the log writers' losses (from [`LogSetup::losses`](crate::LogSetup)) like lost
+    /// events: at every flush interval, one `LOG_DROPPED` line per log file with new losses.
+    pub fn watch_log_losses(&self, losses: LogLosses) {
+        *self.shared.log_losses.lock() = Some(losses);
     }
 
     /// The counters as of now (without waiting for the writer).
@@ -251,6 +270,10 @@ struct Writer {
     marks: Vec<LineMark>,
     /// Drop counts announced by `TELEMETRY_DROPPED` lines in `buf`.
     buffered_reported: u64,
+    /// The log writers' loss counters, once [`Telemetry::watch_log_losses`] was called.
+    log_losses: Arc<parking_lot::Mutex<Option<LogLosses>>>,
+    /// Per log file, lost lines announced by `LOG_DROPPED` lines in the file.
+    log_reported: Vec<u64>,
     unsynced: bool,
     /// A failed write may have left half a line; start the next write on a fresh line.
     broken_line: bool,
@@ -331,7 +354,7 @@ impl Writer {
 
     fn serialize(&mut self, (ts, event): (Timestamp, Event)) {
         if self.push_line(ts, &event) {
-            self.marks.push(LineMark { end: self.buf.len(), reported: None });
+            self.marks.push(LineMark { end: self.buf.len(), kind: LineKind::Event });
         } else {
             self.counters.dropped.fetch_add(1, Ordering::AcqRel);
         }
@@ -358,8 +381,28 @@ impl Writer {
         let announced = self.counters.dropped_reported.load(Ordering::Acquire) + self.buffered_reported;
         let count = dropped.saturating_sub(announced);
         if count > 0 && self.push_line(self.clock.now(), &Event::TelemetryDropped { count }) {
-            self.marks.push(LineMark { end: self.buf.len(), reported: Some(count) });
+            self.marks.push(LineMark { end: self.buf.len(), kind: LineKind::Dropped(count) });
             self.buffered_reported += count;
+        }
+        let Some(losses) = self.log_losses.lock().clone() else { return };
+        for (index, (file, lost)) in losses.dropped().into_iter().enumerate() {
+            if self.log_reported.len() <= index {
+                self.log_reported.resize(index + 1, 0);
+            }
+            let buffered: u64 = self
+                .marks
+                .iter()
+                .filter_map(|m| match m.kind {
+                    LineKind::LogDropped(i, n) if i == index => Some(n),
+                    _ => None,
+                })
+                .sum();
+            let count = lost.saturating_sub(self.log_reported[index] + buffered);
+            if count > 0
+                && self.push_line(self.clock.now(), &Event::LogDropped { file: file.to_owned(), count })
+            {
+                self.marks.push(LineMark { end: self.buf.len(), kind: LineKind::LogDropped(index, count) });
+            }
         }
     }
 
@@ -413,12 +456,17 @@ impl Writer {
         let (mut events_landed, mut events_lost, mut reported_landed) = (0u64, 0u64, 0u64);
         for mark in &marks {
             let complete = mark.end <= landed;
-            match (mark.reported, complete) {
-                (None, true) => events_landed += 1,
-                (None, false) => events_lost += 1,
-                (Some(count), true) => reported_landed += count,
+            match (mark.kind, complete) {
+                (LineKind::Event, true) => events_landed += 1,
+                (LineKind::Event, false) => events_lost += 1,
+                (LineKind::Dropped(count), true) => reported_landed += count,
+                (LineKind::LogDropped(index, count), true) => {
+                    if let Some(reported) = self.log_reported.get_mut(index) {
+                        *reported += count;
+                    }
+                }
                 // A lost report is not announced: its count is reported again next time.
-                (Some(_), false) => {}
+                (LineKind::Dropped(_) | LineKind::LogDropped(..), false) => {}
             }
         }
         self.counters.written.fetch_add(events_landed, Ordering::AcqRel);
