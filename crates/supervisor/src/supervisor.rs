@@ -215,7 +215,8 @@ impl Supervisor {
 
     /// Runs [`Supervisor::check_heartbeats`] every `watchdog.check_every` until the shutdown
     /// starts (whoever triggered it), as a task on the current runtime. Use it in simulated
-    /// sessions (paused tokio time, a clock that follows it); a live bot uses
+    /// sessions (paused tokio time and a clock that follows it, `trading_core::TokioClock`:
+    /// lateness is judged on the clock, the pace on tokio's timer); a live bot uses
     /// [`Supervisor::start_watchdog_thread`], which a stalled runtime cannot silence.
     pub fn spawn_watchdog(&self) -> JoinHandle<()> {
         let this = self.clone();
