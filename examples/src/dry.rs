@@ -232,7 +232,7 @@ pub async fn run_dry_session(config: &DryConfig) -> Result<DryOutcome> {
     let debug_env = std::env::var(DEBUG_TRACE_ENV).ok();
     let log = build_dispatch(
         session.paths(),
-        &LogConfig::default().with_debug_trace_env(debug_env.as_deref()),
+        &LogConfig::default().with_debug_trace_env(debug_env.as_deref())?,
         &telemetry,
     )?;
     let body = session_body(config, trigger, guards, clock, venue, session, telemetry, config_snapshot);

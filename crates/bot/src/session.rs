@@ -117,6 +117,15 @@ pub async fn run_async(
     let (trigger, guards, exit_config) =
         signal_configs(settings).map_err(|e| BotError::Session(format!("signal settings: {e}")))?;
     let feed_config = feed_config(settings)?;
+    let log_config =
+        LogConfig::default().with_debug_trace_env(options.debug_trace.as_deref()).map_err(|e| {
+            BotError::Settings(crate::SettingsError::Invalid {
+                key: telemetry::DEBUG_TRACE_ENV.to_owned(),
+                origin: "environment".to_owned(),
+                value: options.debug_trace.clone().unwrap_or_default(),
+                allowed: e.to_string(),
+            })
+        })?;
     // The venue validates its own settings (and, for sim-http, starts its server).
     let venue = connect(settings, credentials).await?;
     let clock = venue.clock.clone();
@@ -135,12 +144,9 @@ pub async fn run_async(
         WriterConfig::default(),
     )
     .map_err(|e| BotError::Session(format!("events.jsonl: {e}")))?;
-    let log = build_dispatch(
-        session.paths(),
-        &LogConfig::default().with_debug_trace_env(options.debug_trace.as_deref()),
-        &telemetry,
-    )
-    .map_err(|e| BotError::Session(format!("bot.log: {e}")))?;
+    let log = build_dispatch(session.paths(), &log_config, &telemetry)
+        .map_err(|e| BotError::Session(format!("bot.log: {e}")))?;
+    telemetry.watch_log_losses(log.losses.clone());
     let body = Body {
         settings,
         options,
@@ -154,7 +160,10 @@ pub async fn run_async(
         exit_config,
         feed_config,
     };
-    body.run().with_subscriber(log.dispatch.clone()).await
+    let outcome = body.run().with_subscriber(log.dispatch.clone()).await;
+    // The log writers' queues are written out last.
+    log.close();
+    outcome
 }
 
 /// The market-data settings in md-feed's own, validated form.

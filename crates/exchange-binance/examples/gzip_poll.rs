@@ -7,6 +7,8 @@
 //! `cargo run --release -p exchange-binance --example gzip_poll -- [latency_ms] [mbit_per_s] [rounds]`
 //! (defaults: 30 ms, 50 Mbit/s, 15 rounds).
 
+#![allow(clippy::disallowed_methods)] // a measurement of wall-clock poll time
+
 #![allow(clippy::print_stdout)] // an example reports its measurement on stdout
 
 use std::sync::Arc;

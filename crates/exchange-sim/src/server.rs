@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -32,7 +34,8 @@ use crate::{Dialect, Endpoint, ScriptedFault, SimConfig, SimError, SimExchange};
 /// One HTTP request as the server received it, for tests that assert what a client sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
-    /// When it arrived (monotonic).
+    /// When it arrived (tokio's monotonic clock: real time on a live runtime, paused time in a
+    /// simulated one).
     pub at: Instant,
     /// `GET`, `POST`, `DELETE`, ...
     pub method: String,

@@ -9,6 +9,8 @@
 //!   venue's `create_order`, with and without the ledger's fsync.
 //!
 //! Run: `cargo bench -p order-router --bench router -- --warm-up-time 1 --measurement-time 3`
+
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall-clock latency with std Instant
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;

@@ -35,6 +35,25 @@ pub enum SupervisorError {
         /// The task's name.
         task: String,
     },
+    /// A setting (`HEARTBEAT_TIMEOUT_S`, `HEARTBEAT_MODE`) has a value that is not allowed.
+    #[error("invalid setting {key} = {value:?} (from {origin}): {allowed}")]
+    InvalidSetting {
+        /// The setting's name.
+        key: &'static str,
+        /// The rejected value, as given.
+        value: String,
+        /// Where the value came from (file, environment, flag).
+        origin: String,
+        /// What is allowed instead.
+        allowed: &'static str,
+    },
+    /// The OS refused to start the watchdog thread.
+    #[error("could not start the watchdog thread")]
+    Thread {
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Installing an OS signal handler failed.
     #[error("could not listen for {signal}")]
     Signal {

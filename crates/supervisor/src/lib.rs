@@ -10,12 +10,20 @@
 //! - [`Supervisor::spawn_supervised`]: runs a task under a [`RestartPolicy`]: a panic or an
 //!   `Err` return is reported and restarted with exponential backoff, or escalated
 //!   ([`Escalation`]) to a shutdown.
+//! - [`Supervisor::start_watchdog_thread`]: the live-mode watchdog on its own OS thread, with a
+//!   `runtime` pulse task, so a runtime blocked by a task is reported while it is blocked.
+//!   [`Supervisor::spawn_watchdog`] is the in-runtime variant for simulated sessions.
+//! - [`Supervisor::health`]: a [`HealthSnapshot`] (tasks, last beat, state) for a metrics
+//!   endpoint; [`HeartbeatSettings`] reads `HEARTBEAT_TIMEOUT_S` / `HEARTBEAT_MODE`.
 //! - [`ShutdownCoordinator`]: the first trigger (Ctrl-C, SIGTERM, enforce-mode watchdog, fatal
 //!   error, or [`ShutdownTrigger::trigger`] from code) starts ordered phases, each with a time
 //!   limit; the [`ShutdownReport`] carries the [`ExitReason`] and the process exit code.
 //!
-//! Wall time (beat history) is read through [`trading_core::Clock`]; lateness, backoff, lag
-//! and phase limits use tokio's monotonic timers, so tests run on paused, simulated time.
+//! Time: beats and lateness are read through [`trading_core::Clock`] (so the watchdog can judge
+//! from its own thread); backoff, lag and phase limits use `tokio::time`. Nothing reads
+//! `std::time::Instant::now`. In a simulated session (paused tokio time and a clock that
+//! follows it, `trading_core::TokioClock`) heartbeats, lag and restarts all happen in simulated
+//! time; the own-thread watchdog is for live mode (see [`Supervisor::start_watchdog_thread`]).
 //!
 //! ```
 //! use std::{sync::Arc, time::Duration};
@@ -65,7 +73,8 @@
 //! | `LOOP_LAG { lag_ms, threshold_ms }` | the lag probe woke up more than `threshold` after its scheduled instant |
 //! | `TASK_PANICKED { task, message, failures }` | a supervised attempt panicked; `message` is the panic payload, `failures` the count in the current series |
 //! | `TASK_FAILED { task, error, failures }` | a supervised attempt returned `Err` |
-//! | `TASK_RESTARTED { task, attempt, backoff_ms }` | a restart is scheduled (emitted before the backoff wait); `attempt` 1 is the first restart |
+//! | `TASK_RESTARTED { task, attempt, backoff_ms }` | a restart is scheduled (emitted before the backoff wait); `attempt` 1 is the first restart; the task is not watched for beats while it waits |
+//! | `TASK_ENDED { task, how, detail }` | once per registered or supervised task when it ends: `returned`, `failed`, `panicked`, `gave_up`, `cancelled` or `dropped` (every [`Heartbeat`] gone without a word) |
 //! | `SHUTDOWN_STARTED { reason }` | the coordinator saw the first trigger (the reason's text) |
 //! | `SHUTDOWN_PHASE { phase, outcome, elapsed_ms, detail }` | each phase ended: `completed`, `timed_out` (cut at its limit) or `failed` (error or panic in `detail`) |
 //! | `SHUTDOWN_COMPLETED { reason, exit_code, elapsed_ms }` | after the last phase |
@@ -81,15 +90,20 @@ mod history;
 mod lag;
 mod registry;
 mod restart;
+mod settings;
 mod shutdown;
 mod supervisor;
 mod watchdog;
 
-pub use crate::supervisor::{Supervisor, SupervisorConfig, WatchdogPass};
+pub use crate::supervisor::{
+    HealthSnapshot, Supervisor, SupervisorConfig, TaskHealth, TaskState, WatchdogPass, WatchdogThread,
+    RUNTIME_PULSE_TASK,
+};
 pub use error::SupervisorError;
 pub use lag::LagConfig;
-pub use registry::Heartbeat;
+pub use registry::{Heartbeat, TaskEnd};
 pub use restart::{Escalation, RestartPolicy, TaskExit};
+pub use settings::{HeartbeatMode, HeartbeatSettings, RawSetting, HEARTBEAT_MODE_KEY, HEARTBEAT_TIMEOUT_KEY};
 pub use shutdown::{
     ExitReason, PhaseOutcome, PhaseReport, ShutdownCoordinator, ShutdownReport, ShutdownSignal,
     ShutdownTrigger, EXIT_INCOMPLETE_SHUTDOWN,

@@ -9,7 +9,10 @@ use telemetry::{Event, EventSink};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use trading_core::Clock;
+
 use crate::panic_message;
+use crate::registry::{emit_task_ended, TaskEnd, TaskSlot};
 use crate::shutdown::{millis, ExitReason, ShutdownSignal, ShutdownTrigger};
 
 /// What happens when a supervised task has failed more often than its policy allows.
@@ -122,23 +125,76 @@ enum AttemptEnd {
     Stopped,
 }
 
-pub(crate) async fn supervise<F, Fut, E>(
+/// What a supervised task needs besides its factory.
+pub(crate) struct SuperviseCtx {
+    pub(crate) name: String,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) sink: Arc<dyn EventSink>,
+    pub(crate) trigger: ShutdownTrigger,
+    pub(crate) signal: ShutdownSignal,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The task's registration, when it registered under the same name: its backoff and end
+    /// are recorded there.
+    pub(crate) slot: Option<Arc<TaskSlot>>,
+}
+
+/// Reports the end of a supervised task exactly once: with how it ended, or as `cancelled`
+/// when the supervising future is dropped (its handle aborted, the runtime shut down).
+struct EndReport {
     name: String,
-    policy: RestartPolicy,
-    mut factory: F,
     sink: Arc<dyn EventSink>,
-    trigger: ShutdownTrigger,
-    signal: ShutdownSignal,
-) -> TaskExit
+    slot: Option<Arc<TaskSlot>>,
+    done: bool,
+}
+
+impl EndReport {
+    fn report(&mut self, how: TaskEnd, detail: Option<String>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        match &self.slot {
+            Some(slot) => {
+                slot.end(how, detail);
+            }
+            None => emit_task_ended(&*self.sink, &self.name, how, detail),
+        }
+    }
+}
+
+impl Drop for EndReport {
+    fn drop(&mut self) {
+        self.report(TaskEnd::Cancelled, Some("supervisor aborted".to_owned()));
+    }
+}
+
+pub(crate) async fn supervise<F, Fut, E>(ctx: SuperviseCtx, factory: F) -> TaskExit
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: fmt::Display + Send + 'static,
 {
+    let mut end =
+        EndReport { name: ctx.name.clone(), sink: ctx.sink.clone(), slot: ctx.slot.clone(), done: false };
+    let (exit, how, detail) = supervise_attempts(&ctx, factory).await;
+    end.report(how, detail);
+    exit
+}
+
+async fn supervise_attempts<F, Fut, E>(
+    ctx: &SuperviseCtx,
+    mut factory: F,
+) -> (TaskExit, TaskEnd, Option<String>)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    let SuperviseCtx { name, policy, sink, trigger, signal, clock, slot } = ctx;
+    let stopped = || (TaskExit::Stopped, TaskEnd::Cancelled, Some("shutdown".to_owned()));
     let mut failures: u32 = 0;
     loop {
         if signal.is_triggered() {
-            return TaskExit::Stopped;
+            return stopped();
         }
         let started = Instant::now();
         let fut = factory();
@@ -153,8 +209,8 @@ where
             failures = 0;
         }
         let last_error = match end {
-            AttemptEnd::Finished => return TaskExit::Completed,
-            AttemptEnd::Stopped => return TaskExit::Stopped,
+            AttemptEnd::Finished => return (TaskExit::Completed, TaskEnd::Returned, None),
+            AttemptEnd::Stopped => return stopped(),
             AttemptEnd::Failed(error) => {
                 failures = failures.saturating_add(1);
                 tracing::error!(task = %name, %error, failures, "supervised task failed");
@@ -171,19 +227,29 @@ where
         match policy.decide(failures) {
             RestartDecision::Restart { attempt, backoff } => {
                 sink.emit(Event::TaskRestarted { task: name.clone(), attempt, backoff_ms: millis(backoff) });
+                // Waiting out the backoff is not silence: the watchdog leaves the task alone
+                // until the next attempt starts, which gets a full beat interval.
+                if let Some(slot) = slot {
+                    slot.enter_backoff();
+                }
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
-                    _ = signal.triggered() => return TaskExit::Stopped,
+                    _ = signal.triggered() => return stopped(),
+                }
+                if let Some(slot) = slot {
+                    slot.restarted(clock.now());
                 }
             }
             RestartDecision::Escalate(Escalation::GiveUp) => {
                 tracing::error!(task = %name, failures, "restarts exhausted; giving up on the task");
-                return TaskExit::GaveUp { failures };
+                return (TaskExit::GaveUp { failures }, TaskEnd::GaveUp, Some(last_error));
             }
             RestartDecision::Escalate(Escalation::Shutdown) => {
                 let error = format!("task `{name}` failed {failures} times in a row; last: {last_error}");
-                trigger.trigger(ExitReason::Fatal { error });
-                return TaskExit::Escalated { failures };
+                trigger.trigger(ExitReason::Fatal { error: error.clone() });
+                let how =
+                    if last_error.starts_with("panicked: ") { TaskEnd::Panicked } else { TaskEnd::Failed };
+                return (TaskExit::Escalated { failures }, how, Some(error));
             }
         }
     }

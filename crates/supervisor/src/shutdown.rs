@@ -196,8 +196,10 @@ pub struct ShutdownReport {
     pub reason: ExitReason,
     /// Every phase, in order.
     pub phases: Vec<PhaseReport>,
-    /// From the trigger being seen to the last phase ending.
+    /// From the trigger being seen to the last phase ending (the closer not included).
     pub elapsed: Duration,
+    /// The closer ([`ShutdownCoordinator::set_closer`]), which ran after SHUTDOWN_COMPLETED.
+    pub closer: Option<PhaseReport>,
 }
 
 impl ShutdownReport {
@@ -205,7 +207,7 @@ impl ShutdownReport {
     /// phase that did not complete gives [`EXIT_INCOMPLETE_SHUTDOWN`].
     pub fn exit_code(&self) -> i32 {
         let code = self.reason.exit_code();
-        let incomplete = self.phases.iter().any(|p| p.outcome != PhaseOutcome::Completed);
+        let incomplete = self.phases.iter().chain(&self.closer).any(|p| p.outcome != PhaseOutcome::Completed);
         if code == 0 && incomplete {
             EXIT_INCOMPLETE_SHUTDOWN
         } else {
@@ -230,6 +232,14 @@ struct Phase {
 /// flush telemetry. A phase that fails or times out does not stop the ones after it (state must
 /// still be persisted and telemetry flushed when cancelling orders hangs).
 ///
+/// The session's last events must reach the file: the coordinator's own SHUTDOWN_PHASE and
+/// SHUTDOWN_COMPLETED are emitted *after* the phases, so closing the telemetry writer in a
+/// phase would lose them. Register `telemetry.flush()` as the last phase (its outcome is an
+/// event like any other) and `telemetry.shutdown()` as the [closer](ShutdownCoordinator::set_closer):
+/// it runs after SHUTDOWN_COMPLETED is emitted and writes it. The closer's own outcome cannot
+/// be an event (the writer is what it closes); it is in [`ShutdownReport::closer`], the log,
+/// and the exit code.
+///
 /// ```
 /// # use std::{sync::Arc, time::Duration};
 /// # use supervisor::{ExitReason, ShutdownCoordinator};
@@ -248,6 +258,7 @@ pub struct ShutdownCoordinator {
     sink: Arc<dyn EventSink>,
     tx: Arc<watch::Sender<Option<ExitReason>>>,
     phases: Vec<Phase>,
+    closer: Option<Phase>,
 }
 
 impl fmt::Debug for ShutdownCoordinator {
@@ -263,7 +274,7 @@ impl ShutdownCoordinator {
     /// A coordinator with no phases that reports to `sink`.
     pub fn new(sink: Arc<dyn EventSink>) -> Self {
         let (tx, _rx) = watch::channel(None);
-        ShutdownCoordinator { sink, tx: Arc::new(tx), phases: Vec::new() }
+        ShutdownCoordinator { sink, tx: Arc::new(tx), phases: Vec::new(), closer: None }
     }
 
     /// A handle that starts the shutdown.
@@ -290,6 +301,24 @@ impl ShutdownCoordinator {
             Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
         });
         self.phases.push(Phase { name: name.into(), limit, run });
+        self
+    }
+
+    /// Sets the step that runs after SHUTDOWN_COMPLETED has been emitted, within `limit`: the
+    /// place to close the telemetry writer (`telemetry.shutdown()`), so that the shutdown's own
+    /// events are written by it. Replaces an earlier closer. A closer that fails or times out
+    /// makes a `Requested` shutdown exit with [`EXIT_INCOMPLETE_SHUTDOWN`].
+    pub fn set_closer<F, Fut, E>(&mut self, name: impl Into<String>, limit: Duration, closer: F) -> &mut Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display,
+    {
+        let run: PhaseFn = Box::new(move || -> PhaseFuture {
+            let fut = closer();
+            Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+        });
+        self.closer = Some(Phase { name: name.into(), limit, run });
         self
     }
 
@@ -328,7 +357,8 @@ impl ShutdownCoordinator {
     }
 
     /// Waits for the first trigger, then runs every phase in order and returns the report.
-    /// Emits SHUTDOWN_STARTED, one SHUTDOWN_PHASE per phase and SHUTDOWN_COMPLETED.
+    /// Emits SHUTDOWN_STARTED, one SHUTDOWN_PHASE per phase and SHUTDOWN_COMPLETED, then runs
+    /// the closer, if one is set.
     pub async fn run(self) -> ShutdownReport {
         let reason = self.signal().triggered().await;
         self.run_phases(reason).await
@@ -357,12 +387,22 @@ impl ShutdownCoordinator {
             });
             reports.push(report);
         }
-        let report = ShutdownReport { reason, phases: reports, elapsed: started.elapsed() };
+        let mut report = ShutdownReport { reason, phases: reports, elapsed: started.elapsed(), closer: None };
         self.sink.emit(Event::ShutdownCompleted {
             reason: report.reason.to_string(),
             exit_code: report.exit_code(),
             elapsed_ms: millis(report.elapsed),
         });
+        if let Some(closer) = self.closer {
+            let closed = run_phase(closer).await;
+            match &closed.outcome {
+                PhaseOutcome::Completed => tracing::info!(phase = %closed.name, "shutdown closer completed"),
+                outcome => {
+                    tracing::error!(phase = %closed.name, outcome = outcome.as_str(), ?outcome, "shutdown closer did not complete")
+                }
+            }
+            report.closer = Some(closed);
+        }
         report
     }
 }
@@ -419,7 +459,7 @@ mod tests {
 
     fn report(reason: ExitReason, outcome: PhaseOutcome) -> ShutdownReport {
         let phase = PhaseReport { name: "p".into(), outcome, limit: Duration::ZERO, elapsed: Duration::ZERO };
-        ShutdownReport { reason, phases: vec![phase], elapsed: Duration::ZERO }
+        ShutdownReport { reason, phases: vec![phase], elapsed: Duration::ZERO, closer: None }
     }
 
     #[test]

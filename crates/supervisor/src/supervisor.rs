@@ -8,12 +8,12 @@ use std::time::Duration;
 use telemetry::{Event, EventSink};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use trading_core::Clock;
+use trading_core::{Clock, Timestamp};
 
 use crate::error::SupervisorError;
 use crate::lag::LagConfig;
-use crate::registry::{Heartbeat, TaskRegistry};
-use crate::restart::{supervise, RestartPolicy, TaskExit};
+use crate::registry::{Heartbeat, TaskEnd, TaskRegistry};
+use crate::restart::{supervise, RestartPolicy, SuperviseCtx, TaskExit};
 use crate::shutdown::{millis, ExitReason, ShutdownCoordinator, ShutdownSignal, ShutdownTrigger};
 use crate::watchdog::{assess, Verdict, WatchdogConfig};
 
@@ -116,6 +116,7 @@ impl Supervisor {
             expected_interval,
             self.inner.config.watchdog.history_len,
             self.inner.clock.clone(),
+            self.inner.sink.clone(),
         )
     }
 
@@ -129,17 +130,22 @@ impl Supervisor {
         self.inner.signal.clone()
     }
 
-    /// One watchdog pass over every registered task at the current (tokio) time: emits
+    /// One watchdog pass over every registered task at the clock's current time: emits
     /// HEARTBEAT_LATE for late tasks due a report, and in enforce mode triggers the shutdown for
-    /// a task late beyond the limit. [`Supervisor::spawn_watchdog`] calls this every
-    /// `check_every`; it is public so a custom loop or a test can drive it.
+    /// a task late beyond the limit. A task waiting out a restart backoff is not expected to
+    /// beat and is never late. [`Supervisor::spawn_watchdog`] and
+    /// [`Supervisor::start_watchdog_thread`] call this every `check_every`; it is public so a
+    /// custom loop or a test can drive it.
     pub fn check_heartbeats(&self) -> WatchdogPass {
         let config = &self.inner.config.watchdog;
-        let now = Instant::now();
+        let now = self.inner.clock.now();
         let mut pass = WatchdogPass::default();
         for slot in self.inner.registry.live() {
             pass.checked += 1;
             let view = slot.view(now);
+            if view.in_backoff {
+                continue;
+            }
             let verdict = assess(config, view.expected, view.silent_for, view.last_report_ago);
             let report = match verdict {
                 Verdict::OnTime => continue,
@@ -173,8 +179,45 @@ impl Supervisor {
         pass
     }
 
+    /// What the supervisor knows now, for a metrics or health endpoint: every registered task
+    /// (ended ones included, until a task of the same name registers again) with its last beat
+    /// and state, and whether the shutdown has started.
+    pub fn health(&self) -> HealthSnapshot {
+        let now = self.inner.clock.now();
+        let deadline_slack = self.inner.config.watchdog.grace;
+        let tasks = self
+            .inner
+            .registry
+            .all()
+            .into_iter()
+            .map(|slot| {
+                let view = slot.view(now);
+                let state = match (view.ended, view.in_backoff) {
+                    (Some(how), _) => TaskState::Ended(how),
+                    (None, true) => TaskState::RestartBackoff,
+                    (None, false) if view.silent_for > view.expected.saturating_add(deadline_slack) => {
+                        TaskState::Late
+                    }
+                    (None, false) => TaskState::Running,
+                };
+                TaskHealth {
+                    name: view.name,
+                    expected_interval: view.expected,
+                    last_beat: view.last_beat,
+                    silent_for: view.silent_for,
+                    beats: view.beats,
+                    state,
+                }
+            })
+            .collect();
+        HealthSnapshot { at: now, tasks, shutdown: self.inner.signal.reason() }
+    }
+
     /// Runs [`Supervisor::check_heartbeats`] every `watchdog.check_every` until the shutdown
-    /// starts (whoever triggered it).
+    /// starts (whoever triggered it), as a task on the current runtime. Use it in simulated
+    /// sessions (paused tokio time and a clock that follows it, `trading_core::TokioClock`:
+    /// lateness is judged on the clock, the pace on tokio's timer); a live bot uses
+    /// [`Supervisor::start_watchdog_thread`], which a stalled runtime cannot silence.
     pub fn spawn_watchdog(&self) -> JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -236,13 +279,170 @@ impl Supervisor {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display + Send + 'static,
     {
-        tokio::spawn(supervise(
-            name.to_owned(),
+        let ctx = SuperviseCtx {
+            name: name.trim().to_owned(),
             policy,
-            factory,
-            self.inner.sink.clone(),
-            self.inner.trigger.clone(),
-            self.inner.signal.clone(),
-        ))
+            sink: self.inner.sink.clone(),
+            trigger: self.inner.trigger.clone(),
+            signal: self.inner.signal.clone(),
+            clock: self.inner.clock.clone(),
+            slot: self.inner.registry.find_live(name),
+        };
+        if let Some(slot) = &ctx.slot {
+            slot.mark_supervised();
+        }
+        tokio::spawn(supervise(ctx, factory))
     }
+
+    /// Starts the live-mode watchdog on its own OS thread, where a stalled runtime cannot
+    /// silence it, and a pulse task on the current runtime.
+    ///
+    /// The pulse is a registered task named [`RUNTIME_PULSE_TASK`] that beats every
+    /// `watchdog.runtime_pulse`; a runtime that stops advancing (a task blocking its worker,
+    /// a deadlock) stops the pulse, and the thread reports it as HEARTBEAT_LATE for `runtime`
+    /// (and, in enforce mode, triggers the shutdown) while the stall lasts, together with
+    /// every other task that went silent. The thread paces itself in real time, but every time
+    /// it judges comes from the [`Clock`]: in live mode that is the system clock, so a stall is
+    /// measured as it happens.
+    ///
+    /// In a simulated session (paused tokio time, a clock that follows it) use
+    /// [`Supervisor::spawn_watchdog`] instead: simulated time only moves when the runtime does,
+    /// so a stalled simulated runtime has, in simulated time, not been silent at all, and a
+    /// thread outside the runtime cannot read tokio's paused clock.
+    ///
+    /// The thread ends when the shutdown starts or when the returned handle is stopped or
+    /// dropped. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// A duplicate `runtime` registration, or the OS refusing a thread.
+    pub fn start_watchdog_thread(&self) -> Result<WatchdogThread, SupervisorError> {
+        let pulse_every = self.inner.config.watchdog.runtime_pulse;
+        let pulse = self.register(RUNTIME_PULSE_TASK, pulse_every)?;
+        let signal = self.shutdown_signal();
+        let pulse_task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(pulse_every);
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => pulse.beat(),
+                    _ = signal.triggered() => {
+                        pulse.ended(TaskEnd::Cancelled, Some("shutdown".to_owned()));
+                        return;
+                    }
+                }
+            }
+        });
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let this = self.clone();
+        let thread = std::thread::Builder::new()
+            .name("supervisor-watchdog".to_owned())
+            .spawn(move || {
+                let every = this.inner.config.watchdog.check_every;
+                let signal = this.shutdown_signal();
+                loop {
+                    match stopped.recv_timeout(every) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    if signal.is_triggered() || this.check_heartbeats().escalated.is_some() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|source| SupervisorError::Thread { source })?;
+        Ok(WatchdogThread { stop: Some(stop), thread: Some(thread), pulse: pulse_task })
+    }
+}
+
+/// Name of the runtime's own pulse task, registered by [`Supervisor::start_watchdog_thread`].
+pub const RUNTIME_PULSE_TASK: &str = "runtime";
+
+/// The live-mode watchdog thread started by [`Supervisor::start_watchdog_thread`]. Dropping it
+/// stops the thread (without waiting) and the pulse task.
+#[derive(Debug)]
+pub struct WatchdogThread {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pulse: JoinHandle<()>,
+}
+
+impl WatchdogThread {
+    /// Stops the thread and waits for it to end (at most one check period).
+    pub fn stop(mut self) {
+        self.pulse.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Whether the thread has ended (shutdown started, or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(std::thread::JoinHandle::is_finished)
+    }
+}
+
+impl Drop for WatchdogThread {
+    fn drop(&mut self) {
+        self.pulse.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The state of one task in a [`HealthSnapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Beating within its interval plus grace.
+    Running,
+    /// Silent for longer than its interval plus grace.
+    Late,
+    /// Failed and waiting out its restart backoff (not late).
+    RestartBackoff,
+    /// Ended, and how.
+    Ended(TaskEnd),
+}
+
+impl TaskState {
+    /// `running`, `late`, `restart_backoff` or `ended:<how>`, for a metrics label.
+    pub fn label(self) -> String {
+        match self {
+            TaskState::Running => "running".to_owned(),
+            TaskState::Late => "late".to_owned(),
+            TaskState::RestartBackoff => "restart_backoff".to_owned(),
+            TaskState::Ended(how) => format!("ended:{}", how.as_str()),
+        }
+    }
+}
+
+/// One task in a [`HealthSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskHealth {
+    /// The registered name.
+    pub name: String,
+    /// The interval it promised to beat at.
+    pub expected_interval: Duration,
+    /// Clock time of its last beat (registration or restart if none since).
+    pub last_beat: Timestamp,
+    /// Time since then, at the snapshot.
+    pub silent_for: Duration,
+    /// Beats since registration.
+    pub beats: u64,
+    /// Running, late, in restart backoff, or ended.
+    pub state: TaskState,
+}
+
+/// What [`Supervisor::health`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSnapshot {
+    /// Clock time of the snapshot.
+    pub at: Timestamp,
+    /// Every registered task, in registration order.
+    pub tasks: Vec<TaskHealth>,
+    /// The shutdown's reason, once it has started.
+    pub shutdown: Option<ExitReason>,
 }

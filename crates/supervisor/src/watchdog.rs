@@ -48,6 +48,9 @@ pub struct WatchdogConfig {
     pub history_len: usize,
     /// Warn-only or enforce.
     pub mode: WatchdogMode,
+    /// Beat interval of the runtime's pulse task that the watchdog thread watches (default
+    /// 250 ms; see [`Supervisor::start_watchdog_thread`](crate::Supervisor::start_watchdog_thread)).
+    pub runtime_pulse: Duration,
 }
 
 impl Default for WatchdogConfig {
@@ -58,6 +61,7 @@ impl Default for WatchdogConfig {
             report_every: Duration::from_secs(30),
             history_len: 16,
             mode: WatchdogMode::Warn,
+            runtime_pulse: Duration::from_millis(250),
         }
     }
 }
@@ -68,6 +72,13 @@ impl WatchdogConfig {
             return Err(SupervisorError::InvalidConfig {
                 field: "watchdog.check_every",
                 value: self.check_every,
+                allowed: "greater than zero",
+            });
+        }
+        if self.runtime_pulse.is_zero() {
+            return Err(SupervisorError::InvalidConfig {
+                field: "watchdog.runtime_pulse",
+                value: self.runtime_pulse,
                 allowed: "greater than zero",
             });
         }

@@ -1,5 +1,6 @@
 //! Events per second through the telemetry writer to a real file, and the `emit` latency.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
+#![allow(clippy::disallowed_methods)] // a benchmark measures real elapsed time: std Instant is the point
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -19,6 +19,16 @@ pub enum TelemetryError {
         #[source]
         source: io::Error,
     },
+    /// A setting (e.g. `ENGINE_DEBUG_TRACE`) has a value that is not allowed.
+    #[error("invalid setting {key} = {value:?}: expected {allowed}")]
+    InvalidSetting {
+        /// The setting's name.
+        key: &'static str,
+        /// The value as given.
+        value: String,
+        /// What is allowed.
+        allowed: &'static str,
+    },
     /// The session directory would already exist (same second, same suffix).
     #[error("session directory {path} already exists")]
     SessionExists {

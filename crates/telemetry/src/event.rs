@@ -572,6 +572,14 @@ pub enum Event {
         /// Events lost since the previous report.
         count: u64,
     },
+    /// Log lines were lost: a log file's writer queue was full. Written by the events writer,
+    /// which watches the log writers' counters.
+    LogDropped {
+        /// The log file (`bot.log` or `debug_trace.jsonl`).
+        file: String,
+        /// Lines lost since the previous report.
+        count: u64,
+    },
     /// Retention removed old session directories.
     RetentionApplied {
         /// Sessions removed.
@@ -639,6 +647,7 @@ impl Event {
             Event::SessionStarted { .. } => "SESSION_STARTED",
             Event::SessionEnded { .. } => "SESSION_ENDED",
             Event::TelemetryDropped { .. } => "TELEMETRY_DROPPED",
+            Event::LogDropped { .. } => "LOG_DROPPED",
             Event::RetentionApplied { .. } => "RETENTION_APPLIED",
             Event::RetentionFailed { .. } => "RETENTION_FAILED",
             Event::DebugTraceUnavailable { .. } => "DEBUG_TRACE_UNAVAILABLE",

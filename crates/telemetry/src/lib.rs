@@ -11,7 +11,8 @@
 //! - [`Session`]: creates `sessions/session_YYYYMMDD_HHMMSS[_suffix]/` and resolves its
 //!   [`SessionPaths`]; [`apply_retention`] prunes old sessions by a [`RetentionPolicy`].
 //! - [`build_dispatch`] / [`install`]: tracing to `bot.log` and the console, plus the optional
-//!   JSON debug trace (`ENGINE_DEBUG_TRACE=true`).
+//!   JSON debug trace (`ENGINE_DEBUG_TRACE=true`), written by non-blocking writer threads whose
+//!   losses are counted ([`LogLosses`]) and reported as `LOG_DROPPED` by the events writer.
 //!
 //! Test helpers (`MemorySink`, `sample_events`) are behind the `test-utils` feature.
 //!
@@ -50,7 +51,10 @@ mod writer;
 
 pub use error::{LineError, TelemetryError};
 pub use event::{DeepestDrop, Event, EventRecord, EventSink, ExitReason, RunId, Tier, SCHEMA_VERSION};
-pub use logging::{build_dispatch, install, DebugTrace, LogConfig, LogSetup, DEBUG_TRACE_ENV};
+pub use logging::{
+    build_dispatch, install, DebugTrace, LogConfig, LogLosses, LogSetup, DEBUG_TRACE_ENV,
+    DEFAULT_LOG_QUEUE_LINES,
+};
 #[cfg(any(test, feature = "test-utils"))]
 pub use memory::{sample_events, MemorySink};
 pub use reader::{read_events, EventLog, EventReader};

@@ -291,6 +291,7 @@ pub fn sample_events() -> Vec<Event> {
             events_dropped: 0,
         },
         Event::TelemetryDropped { count: 17 },
+        Event::LogDropped { file: "bot.log".into(), count: 5 },
         Event::RetentionApplied { removed: 3, kept: 10, freed_bytes: 52_428_800 },
         Event::RetentionFailed {
             path: "session_20240101_000000".into(),

@@ -5,7 +5,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
-use crate::session::is_session_name;
+use crate::session::{is_locked, is_session_name};
 use crate::{Event, EventSink};
 
 /// What to keep. With neither limit set nothing is removed.
@@ -42,6 +42,9 @@ pub struct RetentionReport {
     pub kept: Vec<String>,
     /// Sessions removed, newest first.
     pub removed: Vec<RemovedSession>,
+    /// Sessions the policy would have removed but that a running bot holds (its
+    /// `session.lock` is locked); they are kept and also listed in `kept`.
+    pub in_use: Vec<String>,
     /// Bytes freed by the removals.
     pub freed_bytes: u64,
     /// Problems met; each was also emitted as an event.
@@ -50,7 +53,8 @@ pub struct RetentionReport {
 
 /// Applies `policy` to the session directories (`session_YYYYMMDD_HHMMSS[_suffix]`) directly
 /// under `sessions_root`; other entries are never touched, and neither is the session named
-/// `current`. Newest means the latest timestamp in the name.
+/// `current`, nor any session a running bot holds (its `session.lock` is locked: see
+/// [`Session`](crate::Session)). Newest means the latest timestamp in the name.
 ///
 /// Emits [`Event::RetentionApplied`] when something was removed and one
 /// [`Event::RetentionFailed`] per problem; never fails and never panics.
@@ -78,6 +82,11 @@ pub fn apply_retention(
         size_exceeded |= policy.max_total_bytes.is_some_and(|max| total > max);
         let over_size = size_exceeded;
         if Some(name.as_str()) == current || !(over_count || over_size) {
+            report.kept.push(name);
+            continue;
+        }
+        if is_locked(&path) {
+            report.in_use.push(name.clone());
             report.kept.push(name);
             continue;
         }

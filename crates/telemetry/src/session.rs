@@ -1,8 +1,9 @@
 //! The session directory `sessions/session_YYYYMMDD_HHMMSS[_suffix]/` and its typed paths.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use trading_core::{Clock, Timestamp};
 
@@ -10,6 +11,11 @@ use crate::{RunId, TelemetryError};
 
 /// Prefix of every session directory's name.
 pub(crate) const SESSION_PREFIX: &str = "session_";
+
+/// The lock file in every session directory: held (an exclusive OS file lock) for as long as
+/// the [`Session`] lives, so that retention run by another bot in the same sessions folder
+/// never removes a running session.
+pub(crate) const LOCK_FILE: &str = "session.lock";
 
 /// Longest suffix accepted after the timestamp.
 const MAX_SUFFIX_LEN: usize = 40;
@@ -54,13 +60,28 @@ impl SessionPaths {
 }
 
 /// A created session directory: its name (also the run id), start time and paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// While it (or a clone) lives, the directory's `session.lock` is locked, and
+/// [`apply_retention`](crate::apply_retention) leaves the directory alone. The OS releases
+/// the lock when the last clone is dropped or the process ends, however it ends.
+#[derive(Debug, Clone)]
 pub struct Session {
     name: String,
     run_id: RunId,
     started: Timestamp,
     paths: SessionPaths,
+    _lock: Arc<File>,
 }
+
+/// Two sessions are equal when they describe the same directory (the lock is not compared).
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.name, &self.run_id, self.started, &self.paths)
+            == (&other.name, &other.run_id, other.started, &other.paths)
+    }
+}
+
+impl Eq for Session {}
 
 impl Session {
     /// Creates `<sessions_root>/session_YYYYMMDD_HHMMSS[_suffix]/` (and `sessions_root` if
@@ -91,7 +112,25 @@ impl Session {
                 return Err(TelemetryError::Io { action: "create session directory", path: dir, source });
             }
         }
-        Ok(Session { run_id: RunId::new(name.clone()), name, started, paths: SessionPaths::in_dir(dir) })
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(
+            |source| TelemetryError::Io { action: "create session lock", path: lock_path.clone(), source },
+        )?;
+        lock.try_lock().map_err(|e| TelemetryError::Io {
+            action: "lock session",
+            path: lock_path.clone(),
+            source: match e {
+                fs::TryLockError::Error(source) => source,
+                fs::TryLockError::WouldBlock => std::io::Error::from(std::io::ErrorKind::WouldBlock),
+            },
+        })?;
+        Ok(Session {
+            run_id: RunId::new(name.clone()),
+            name,
+            started,
+            paths: SessionPaths::in_dir(dir),
+            _lock: Arc::new(lock),
+        })
     }
 
     /// The directory's name, `session_YYYYMMDD_HHMMSS[_suffix]`.
@@ -149,6 +188,13 @@ fn session_name(at: Timestamp, suffix: Option<&str>) -> Result<String, Telemetry
         name.push_str(suffix);
     }
     Ok(name)
+}
+
+/// Whether a live process holds the session directory's lock. A directory without a lock file
+/// (an old layout) or whose lock can be taken is not in use.
+pub(crate) fn is_locked(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK_FILE)) else { return false };
+    matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
 }
 
 /// True for names `session_YYYYMMDD_HHMMSS[_...]` (what retention is allowed to touch).

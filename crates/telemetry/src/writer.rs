@@ -18,10 +18,40 @@ use tokio::sync::{mpsc, oneshot};
 use trading_core::{Clock, Timestamp};
 
 use crate::event::{ts_ser, SCHEMA_VERSION};
-use crate::{Event, EventSink, RunId, TelemetryError};
+use crate::{Event, EventSink, LogLosses, RunId, TelemetryError};
 
 /// Buffered bytes that trigger a write before the next tick.
 const WRITE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Where the lines go: the events file, or a stand-in in tests (a disk that fills up).
+pub(crate) trait Target: Write + Send + 'static {
+    /// Makes written data durable (`fsync`).
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl Target for File {
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// One line in the buffer: where it ends and what it carries.
+#[derive(Debug, Clone, Copy)]
+struct LineMark {
+    /// Offset just past its `\n`.
+    end: usize,
+    kind: LineKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LineKind {
+    /// An emitted event.
+    Event,
+    /// A `TELEMETRY_DROPPED` line announcing this many lost events.
+    Dropped(u64),
+    /// A `LOG_DROPPED` line announcing this many lost lines of log file number `.0`.
+    LogDropped(usize, u64),
+}
 
 /// Settings of the writer. `Default` is sized for a bot emitting a few thousand events a second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +118,7 @@ struct Shared {
     counters: Arc<Counters>,
     path: PathBuf,
     run_id: RunId,
+    log_losses: Arc<parking_lot::Mutex<Option<LogLosses>>>,
 }
 
 /// The handle to the background JSONL writer of one session's `events.jsonl`.
@@ -128,7 +159,20 @@ impl Telemetry {
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|source| {
             TelemetryError::Io { action: "open events file", path: path.clone(), source }
         })?;
+        Ok(Self::start_on(&runtime, path, Box::new(file), run_id, clock, config))
+    }
+
+    /// Starts the writer over any [`Target`] (tests use a disk that fills up).
+    pub(crate) fn start_on(
+        runtime: &tokio::runtime::Handle,
+        path: PathBuf,
+        file: Box<dyn Target>,
+        run_id: RunId,
+        clock: Arc<dyn Clock>,
+        config: WriterConfig,
+    ) -> Telemetry {
         let (tx, rx) = mpsc::channel(config.capacity.get());
+        let log_losses = Arc::new(parking_lot::Mutex::new(None));
         let (control, control_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let writer = Writer {
@@ -136,8 +180,10 @@ impl Telemetry {
             control_rx,
             file: Some(file),
             buf: Vec::with_capacity(WRITE_CHUNK_BYTES * 2),
-            buffered_events: 0,
+            marks: Vec::new(),
             buffered_reported: 0,
+            log_losses: log_losses.clone(),
+            log_reported: Vec::new(),
             unsynced: false,
             broken_line: false,
             batch: Vec::with_capacity(config.max_batch.get()),
@@ -148,7 +194,7 @@ impl Telemetry {
             path: path.clone(),
         };
         runtime.spawn(writer.run());
-        Ok(Telemetry { shared: Arc::new(Shared { tx, control, clock, counters, path, run_id }) })
+        Telemetry { shared: Arc::new(Shared { tx, control, clock, counters, path, run_id, log_losses }) }
     }
 
     /// The events file this writer appends to.
@@ -159,6 +205,12 @@ impl Telemetry {
     /// The run id written on every line.
     pub fn run_id(&self) -> &RunId {
         &self.shared.run_id
+    }
+
+    /// Reports the log writers' losses (from [`LogSetup::losses`](crate::LogSetup)) like lost
+    /// events: at every flush interval, one `LOG_DROPPED` line per log file with new losses.
+    pub fn watch_log_losses(&self, losses: LogLosses) {
+        *self.shared.log_losses.lock() = Some(losses);
     }
 
     /// The counters as of now (without waiting for the writer).
@@ -212,12 +264,16 @@ struct Writer {
     rx: mpsc::Receiver<(Timestamp, Event)>,
     control_rx: mpsc::UnboundedReceiver<Control>,
     /// `None` once a blocking write task was lost; everything after counts as dropped.
-    file: Option<File>,
+    file: Option<Box<dyn Target>>,
     buf: Vec<u8>,
-    /// Emitted events serialized into `buf`.
-    buffered_events: u64,
+    /// Every line in `buf`, in order: what a partial write landed is counted line by line.
+    marks: Vec<LineMark>,
     /// Drop counts announced by `TELEMETRY_DROPPED` lines in `buf`.
     buffered_reported: u64,
+    /// The log writers' loss counters, once [`Telemetry::watch_log_losses`] was called.
+    log_losses: Arc<parking_lot::Mutex<Option<LogLosses>>>,
+    /// Per log file, lost lines announced by `LOG_DROPPED` lines in the file.
+    log_reported: Vec<u64>,
     unsynced: bool,
     /// A failed write may have left half a line; start the next write on a fresh line.
     broken_line: bool,
@@ -263,6 +319,9 @@ impl Writer {
                         return;
                     }
                 },
+                // The timer comes before the queue: under sustained load the queue is never
+                // empty, and losses must still be reported and the file synced on time.
+                _ = ticker.tick() => self.flush_and_sync().await,
                 n = self.rx.recv_many(&mut self.batch, max_batch) => {
                     if n == 0 {
                         self.finish().await;
@@ -277,7 +336,6 @@ impl Writer {
                         self.write_buf().await;
                     }
                 }
-                _ = ticker.tick() => self.flush_and_sync().await,
             }
         }
     }
@@ -296,7 +354,7 @@ impl Writer {
 
     fn serialize(&mut self, (ts, event): (Timestamp, Event)) {
         if self.push_line(ts, &event) {
-            self.buffered_events += 1;
+            self.marks.push(LineMark { end: self.buf.len(), kind: LineKind::Event });
         } else {
             self.counters.dropped.fetch_add(1, Ordering::AcqRel);
         }
@@ -323,7 +381,28 @@ impl Writer {
         let announced = self.counters.dropped_reported.load(Ordering::Acquire) + self.buffered_reported;
         let count = dropped.saturating_sub(announced);
         if count > 0 && self.push_line(self.clock.now(), &Event::TelemetryDropped { count }) {
+            self.marks.push(LineMark { end: self.buf.len(), kind: LineKind::Dropped(count) });
             self.buffered_reported += count;
+        }
+        let Some(losses) = self.log_losses.lock().clone() else { return };
+        for (index, (file, lost)) in losses.dropped().into_iter().enumerate() {
+            if self.log_reported.len() <= index {
+                self.log_reported.resize(index + 1, 0);
+            }
+            let buffered: u64 = self
+                .marks
+                .iter()
+                .filter_map(|m| match m.kind {
+                    LineKind::LogDropped(i, n) if i == index => Some(n),
+                    _ => None,
+                })
+                .sum();
+            let count = lost.saturating_sub(self.log_reported[index] + buffered);
+            if count > 0
+                && self.push_line(self.clock.now(), &Event::LogDropped { file: file.to_owned(), count })
+            {
+                self.marks.push(LineMark { end: self.buf.len(), kind: LineKind::LogDropped(index, count) });
+            }
         }
     }
 
@@ -339,54 +418,73 @@ impl Writer {
         if self.buf.is_empty() {
             return;
         }
-        let events = std::mem::take(&mut self.buffered_events);
-        let reported = std::mem::take(&mut self.buffered_reported);
+        let marks = std::mem::take(&mut self.marks);
+        self.buffered_reported = 0;
         let mut buf = std::mem::take(&mut self.buf);
+        // After a failed write the file may end in half a line: start on a fresh one.
+        let prefix = usize::from(self.broken_line);
         if self.broken_line {
             buf.insert(0, b'\n');
         }
-        let result = match self.file.take() {
+        let (written, result) = match self.file.take() {
             Some(mut file) => {
                 let joined = tokio::task::spawn_blocking(move || {
-                    let result = file.write_all(&buf);
-                    (file, buf, result)
+                    let (written, result) = write_counted(&mut *file, &buf);
+                    (file, buf, written, result)
                 })
                 .await;
                 match joined {
-                    Ok((file, returned, result)) => {
+                    Ok((file, returned, written, result)) => {
                         self.file = Some(file);
                         buf = returned;
-                        result
+                        (written, result)
                     }
                     Err(join) => {
                         buf = Vec::new();
-                        Err(std::io::Error::other(join.to_string()))
+                        (0, Err(std::io::Error::other(join.to_string())))
                     }
                 }
             }
-            None => Err(std::io::Error::other("events file lost after an earlier failure")),
+            None => (0, Err(std::io::Error::other("events file lost after an earlier failure"))),
         };
+        // The file ends on a line boundary when the last byte that landed is a newline.
+        let ends_mid_line = written > 0 && buf.get(written - 1) != Some(&b'\n');
         buf.clear();
         self.buf = buf;
-        match result {
-            Ok(()) => {
-                self.broken_line = false;
-                self.unsynced = true;
-                self.counters.written.fetch_add(events, Ordering::AcqRel);
-                self.counters.dropped_reported.fetch_add(reported, Ordering::AcqRel);
+        // Count line by line what landed: a partial write keeps the lines it completed.
+        let landed = written.saturating_sub(prefix);
+        let (mut events_landed, mut events_lost, mut reported_landed) = (0u64, 0u64, 0u64);
+        for mark in &marks {
+            let complete = mark.end <= landed;
+            match (mark.kind, complete) {
+                (LineKind::Event, true) => events_landed += 1,
+                (LineKind::Event, false) => events_lost += 1,
+                (LineKind::Dropped(count), true) => reported_landed += count,
+                (LineKind::LogDropped(index, count), true) => {
+                    if let Some(reported) = self.log_reported.get_mut(index) {
+                        *reported += count;
+                    }
+                }
+                // A lost report is not announced: its count is reported again next time.
+                (LineKind::Dropped(_) | LineKind::LogDropped(..), false) => {}
             }
-            Err(error) => {
-                self.broken_line = true;
-                self.counters.dropped.fetch_add(events, Ordering::AcqRel);
-                self.note_error("write", &error);
-            }
+        }
+        self.counters.written.fetch_add(events_landed, Ordering::AcqRel);
+        self.counters.dropped_reported.fetch_add(reported_landed, Ordering::AcqRel);
+        self.counters.dropped.fetch_add(events_lost, Ordering::AcqRel);
+        if written > 0 {
+            self.unsynced = true;
+            self.broken_line = ends_mid_line;
+        }
+        if let Err(error) = result {
+            self.note_error("write", &error);
         }
     }
 
     async fn sync(&mut self) {
-        let Some(file) = self.file.take() else { return };
+        let Some(mut file) = self.file.take() else { return };
         let joined = tokio::task::spawn_blocking(move || {
-            let result = file.sync_data();
+            let result = file.sync();
             (file, result)
         })
         .await;
@@ -408,6 +506,20 @@ impl Writer {
             tracing::warn!(path = %self.path.display(), %error, "telemetry {what} failed; lost events are counted");
         }
     }
+}
+
+/// Writes `buf` like `write_all`, but says how many bytes landed before an error.
+fn write_counted(target: &mut dyn Target, buf: &[u8]) -> (usize, std::io::Result<()>) {
+    let mut written = 0;
+    while written < buf.len() {
+        match target.write(&buf[written..]) {
+            Ok(0) => return (written, Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Err(e)),
+        }
+    }
+    (written, target.flush())
 }
 
 #[cfg(test)]
@@ -504,6 +616,121 @@ mod tests {
         let second = t.shutdown().await;
         assert_eq!((first.written, first.dropped), (1, 0));
         assert_eq!((second.written, second.dropped), (1, 1));
+    }
+
+    /// A disk with room for `room` more bytes: a write takes what fits, then fails.
+    #[derive(Clone, Default)]
+    struct SmallDisk {
+        data: Arc<parking_lot::Mutex<Vec<u8>>>,
+        room: Arc<parking_lot::Mutex<usize>>,
+    }
+
+    impl Write for SmallDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut room = self.room.lock();
+            if *room == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"));
+            }
+            let n = buf.len().min(*room);
+            *room -= n;
+            self.data.lock().extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Target for SmallDisk {
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_partial_write_counts_exactly_the_lines_that_did_not_land() {
+        let disk = SmallDisk::default();
+        let line_len = {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("e.jsonl");
+            let t = Telemetry::start(&path, RunId::new("r"), clock(), WriterConfig::default()).unwrap();
+            t.emit(lag(1));
+            t.shutdown().await;
+            std::fs::read(&path).unwrap().len()
+        };
+        *disk.room.lock() = 2 * line_len + 10; // two lines and a bit of the third
+        let t = Telemetry::start_on(
+            &tokio::runtime::Handle::current(),
+            PathBuf::from("small-disk"),
+            Box::new(disk.clone()),
+            RunId::new("r"),
+            clock(),
+            WriterConfig::default(),
+        );
+        for i in 1..=4 {
+            t.emit(lag(i));
+        }
+        let summary = t.flush().await;
+        assert_eq!(
+            summary,
+            WriterSummary { written: 2, dropped: 2, dropped_reported: 0, write_errors: 1 },
+            "two lines landed, two did not"
+        );
+        assert_eq!(disk.data.lock().len(), 2 * line_len + 10);
+
+        // Space again: the next write starts on a fresh line and reports the two lost events.
+        *disk.room.lock() = 1 << 20;
+        t.emit(lag(5));
+        let summary = t.shutdown().await;
+        assert_eq!(summary, WriterSummary { written: 3, dropped: 2, dropped_reported: 2, write_errors: 1 });
+        let text = String::from_utf8(disk.data.lock().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert_eq!(lines[2].len(), 10, "the cut line stays cut: {text}");
+        let parsed: Vec<serde_json::Value> = [lines[0], lines[1], lines[3], lines[4]]
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(parsed[0]["payload"]["lag_ms"], 1);
+        assert_eq!(parsed[1]["payload"]["lag_ms"], 2);
+        assert_eq!(parsed[2]["payload"]["lag_ms"], 5);
+        assert_eq!(parsed[3]["event_type"], "TELEMETRY_DROPPED");
+        assert_eq!(parsed[3]["payload"]["count"], 2);
+    }
+
+    /// Sustained load on paused time: every round refills a queue the writer cannot empty in
+    /// one turn (it takes one event per loop and yields after tokio's cooperative budget), so
+    /// the queue is never empty when the writer looks. The drop report must still come at the
+    /// flush interval, not when the backlog clears.
+    #[tokio::test(start_paused = true)]
+    async fn losses_are_reported_on_time_while_the_queue_stays_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let config = WriterConfig {
+            capacity: NonZeroUsize::new(4_096).unwrap(),
+            flush_interval: Duration::from_millis(20),
+            max_batch: NonZeroUsize::MIN,
+        };
+        let t = Telemetry::start(&path, RunId::new("r"), clock(), config).unwrap();
+        let mut reported_at_round = None;
+        for round in 0..200 {
+            for _ in 0..4_096 {
+                t.emit(lag(1)); // refills the queue; what does not fit is dropped and counted
+            }
+            assert!(t.shared.tx.capacity() < 4_096, "round {round}: the queue is never empty");
+            tokio::time::advance(Duration::from_millis(1)).await;
+            tokio::task::yield_now().await;
+            if t.summary().dropped_reported > 0 {
+                reported_at_round = Some(round);
+                break;
+            }
+        }
+        let round = reported_at_round.expect("no TELEMETRY_DROPPED while the queue stayed full");
+        assert!(round < 100, "reported after {round} ms, the interval is 20 ms");
+        let summary = t.shutdown().await;
+        assert!(summary.dropped > 0);
+        assert_eq!(summary.dropped, summary.dropped_reported, "every loss is reported by the end");
+        assert!(std::fs::read_to_string(&path).unwrap().contains("TELEMETRY_DROPPED"));
     }
 
     #[test]

@@ -240,3 +240,65 @@ fn every_event_type_and_field_is_documented() {
         }
     }
 }
+
+#[test]
+fn retention_never_removes_a_session_another_bot_still_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let sessions = root.path().join("sessions");
+    let clock = clock();
+    // An older bot, still running (its Session is alive), and two sessions that ended.
+    let running = Session::create(&sessions, &*clock, Some("other-bot")).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let ended = Session::create(&sessions, &*clock, None).unwrap().name().to_owned();
+    clock.advance(Duration::from_secs(1));
+    let current = Session::create(&sessions, &*clock, None).unwrap();
+
+    let sink = MemorySink::new();
+    let policy = RetentionPolicy { keep_sessions: NonZeroUsize::new(1), max_total_bytes: None };
+    let report = apply_retention(&sessions, &policy, Some(current.name()), &sink);
+    assert_eq!(report.in_use, vec![running.name().to_owned()]);
+    assert_eq!(report.kept, vec![current.name().to_owned(), running.name().to_owned()]);
+    let removed: Vec<&str> = report.removed.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(removed, vec![ended.as_str()]);
+    assert!(running.paths().dir.is_dir(), "the running bot's directory survives");
+
+    // Once that bot has stopped (its lock released), retention may remove it.
+    let running_name = running.name().to_owned();
+    drop(running);
+    let report = apply_retention(&sessions, &policy, Some(current.name()), &sink);
+    assert!(report.in_use.is_empty());
+    let removed: Vec<&str> = report.removed.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(removed, vec![running_name.as_str()]);
+}
+
+/// bot.log's losses are reported like lost events: a LOG_DROPPED line with the exact count.
+#[test]
+fn log_lines_lost_under_a_burst_are_reported_as_log_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = telemetry::SessionPaths::in_dir(dir.path());
+    let config = telemetry::LogConfig { console: false, queue_lines: 1, ..telemetry::LogConfig::default() };
+    let (lost, events) = current_thread().block_on(async {
+        let t = Telemetry::start(&paths.events, RunId::new("x"), clock(), WriterConfig::default()).unwrap();
+        let setup = telemetry::build_dispatch(&paths, &config, &t).unwrap();
+        t.watch_log_losses(setup.losses.clone());
+        tracing::dispatcher::with_default(&setup.dispatch, || {
+            for i in 0..20_000 {
+                tracing::info!(i, "burst line");
+            }
+        });
+        let losses = setup.losses.clone();
+        setup.close();
+        t.shutdown().await;
+        (losses.total(), read_events(&paths.events).unwrap())
+    });
+    assert!(lost > 0, "a one-line queue under a 20 000-line burst must drop");
+    let reported: Vec<(String, u64)> = events
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::LogDropped { file, count } => Some((file.clone(), *count)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, vec![("bot.log".to_owned(), lost)]);
+}
