@@ -4,8 +4,10 @@
 //!   checked on its own, tests, docs with `-D warnings`, a short `run-session` whose
 //!   `events.jsonl` is read back and judged, `cargo deny check bans licenses sources`). Every
 //!   build is `--locked`: CI builds exactly the committed `Cargo.lock`.
-//! - `cargo xtask run-session`: a session on the embedded simulated exchange (dry until the
-//!   order router is assembled: decisions are recorded, no orders are sent).
+//! - `cargo xtask run-session`: a trading session of the `bot` (release build) on the embedded
+//!   simulated exchange: 24 simulated hours of 130 symbols in seconds, then the report. The
+//!   bot's exit code is passed through unchanged.
+//! - `cargo xtask report DIR`: rebuilds a session's `report.md` and charts from `events.jsonl`.
 //! - `cargo xtask bench [-p PACKAGE]`: the criterion benchmarks; `cargo xtask bench feed`: the
 //!   market-data feed table (md-feed's `feed_bench --table`).
 
@@ -30,12 +32,18 @@ enum Cmd {
         #[arg(long)]
         no_deny: bool,
     },
-    /// Run a session on the embedded simulated exchange (dry: decides and records, sends no
-    /// orders until the order router lands). `cargo xtask run-session -- --help` lists settings.
+    /// Run a trading session of the bot on the embedded simulated exchange (24 simulated hours,
+    /// 130 symbols by default). `cargo xtask run-session -- --help` lists the flags; e.g.
+    /// `-- --duration 6h --symbols 2000 --seed 7`, `-- preflight`, `-- --venue sim-http`.
     RunSession {
-        /// Arguments passed to the session (e.g. `-- --minutes 60 --symbols 500`).
-        #[arg(trailing_var_arg = true)]
+        /// Arguments passed to the bot.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Rebuild `report.md` and the charts of a session directory from its `events.jsonl`.
+    Report {
+        /// The session directory.
+        dir: PathBuf,
     },
     /// Run the criterion benchmarks (all packages, or one with -p); `bench feed` runs the
     /// market-data feed benchmark table against the simulator's HTTP server.
@@ -49,7 +57,18 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // `run-session` passes the bot's own exit code through (2 = invalid settings, ...).
+    if let Cmd::RunSession { args } = &cli.command {
+        return match workspace_root().and_then(|root| run_session(&root, Profile::Release, args)) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("xtask: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xtask: error: {e:#}");
@@ -62,7 +81,16 @@ fn run(cli: Cli) -> Result<()> {
     let root = workspace_root()?;
     match cli.command {
         Cmd::Ci { no_deny } => ci(&root, no_deny),
-        Cmd::RunSession { args } => run_session(&root, &args),
+        Cmd::RunSession { args } => match run_session(&root, Profile::Release, &args)? {
+            0 => Ok(()),
+            code => bail!("the bot exited with code {code}"),
+        },
+        Cmd::Report { dir } => {
+            let summary = session_report::build(&dir)
+                .with_context(|| format!("building the report of {}", dir.display()))?;
+            eprintln!("{summary}");
+            Ok(())
+        }
         Cmd::Bench { target: Some(t), .. } if t == "feed" => cargo(
             &root,
             &["run", "--release", "--quiet", "-p", "md-feed", "--example", "feed_bench", "--", "--table"],
@@ -122,7 +150,14 @@ fn ci(root: &Path, no_deny: bool) -> Result<()> {
             .with_context(|| format!("clearing the previous CI sessions in {}", sessions.display()))?;
     }
     let sessions_arg = sessions.to_str().context("target path is not UTF-8")?;
-    run_session(root, &["--minutes".into(), "30".into(), "--session-dir".into(), sessions_arg.into()])?;
+    let code = run_session(
+        root,
+        Profile::Debug,
+        &["--duration".into(), "90m".into(), "--session-dir".into(), sessions_arg.into()],
+    )?;
+    if code != 0 {
+        bail!("the CI session exited with code {code}");
+    }
     let verdict = judge_session(&sessions)?;
     eprintln!("xtask: session check passed: {verdict}");
     if no_deny {
@@ -220,11 +255,16 @@ fn library_packages_in(metadata: &serde_json::Value) -> Result<Vec<String>> {
 struct SessionVerdict {
     events: usize,
     drops: usize,
+    fills: usize,
 }
 
 impl std::fmt::Display for SessionVerdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} events read back, {} drops fired, 0 events dropped", self.events, self.drops)
+        write!(
+            f,
+            "{} events read back, {} drops fired, {} orders filled, 0 events dropped",
+            self.events, self.drops, self.fills
+        )
     }
 }
 
@@ -242,7 +282,13 @@ fn judge_session(sessions: &Path) -> Result<SessionVerdict> {
     };
     let events = dir.join("events.jsonl");
     let log = telemetry::read_events(&events).with_context(|| format!("reading {}", events.display()))?;
-    judge_events(&log).with_context(|| format!("judging {}", events.display()))
+    let verdict = judge_events(&log).with_context(|| format!("judging {}", events.display()))?;
+    for written in ["report.md", "config.toml", "bot.log"] {
+        if !dir.join(written).is_file() {
+            bail!("the session wrote no {written} in {}", dir.display());
+        }
+    }
+    Ok(verdict)
 }
 
 /// A session must have: every line readable, a start and an end, at least one drop fired, and
@@ -256,10 +302,12 @@ fn judge_events(log: &telemetry::EventLog) -> Result<SessionVerdict> {
         bail!("the first event is not SESSION_STARTED");
     }
     let mut drops = 0;
+    let mut fills = 0;
     let mut ended = None;
     for record in &log.records {
         match &record.event {
             Event::DropDetected { .. } => drops += 1,
+            Event::OrderFilled { .. } => fills += 1,
             Event::TelemetryDropped { count } => bail!("TELEMETRY_DROPPED: {count} events lost"),
             Event::LogDropped { file, count } => bail!("LOG_DROPPED: {count} lines of {file} lost"),
             Event::SessionEnded { events_dropped, .. } => ended = Some(*events_dropped),
@@ -274,7 +322,10 @@ fn judge_events(log: &telemetry::EventLog) -> Result<SessionVerdict> {
     if drops == 0 {
         bail!("no DROP_DETECTED event: the session fired no drop");
     }
-    Ok(SessionVerdict { events: log.records.len(), drops })
+    if fills == 0 {
+        bail!("no ORDER_FILLED event: the session traded nothing");
+    }
+    Ok(SessionVerdict { events: log.records.len(), drops, fills })
 }
 
 /// Installs cargo-deny from crates.io when this machine does not have it yet, so that
@@ -296,11 +347,31 @@ fn ensure_cargo_deny(root: &Path) -> Result<()> {
 /// Runs the dry session (`examples/dry_session.rs`): the simulated venue, the signal engine,
 /// telemetry and the supervisor, deciding and recording without sending orders until the order
 /// router is assembled.
-fn run_session(root: &Path, args: &[String]) -> Result<()> {
-    let mut cargo_args =
-        vec!["run", "--locked", "--quiet", "-p", "drop-bot-examples", "--example", "dry_session", "--"];
+/// Which build of the bot a session runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    /// The user's command: a release build, so 24 simulated hours take seconds.
+    Release,
+    /// CI's short session: the debug build its tests already compiled.
+    Debug,
+}
+
+/// Runs the bot with `args` and returns its exit code.
+fn run_session(root: &Path, profile: Profile, args: &[String]) -> Result<i32> {
+    let mut cargo_args = vec!["run", "--locked", "--quiet"];
+    if profile == Profile::Release {
+        cargo_args.push("--release");
+    }
+    cargo_args.extend(["-p", "bot", "--bin", "bot", "--"]);
     cargo_args.extend(args.iter().map(String::as_str));
-    cargo(root, &cargo_args, &[])
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: $ cargo {}", cargo_args.join(" "));
+    let status = Command::new(&cargo_bin)
+        .args(&cargo_args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("could not start `{cargo_bin}`"))?;
+    Ok(status.code().unwrap_or(1))
 }
 
 #[cfg(test)]
@@ -348,10 +419,11 @@ mod tests {
             sample("SESSION_STARTED"),
             sample("DROP_DETECTED"),
             sample("DROP_DETECTED"),
+            sample("ORDER_FILLED"),
             ended(0),
         ]))
         .unwrap();
-        assert_eq!((verdict.events, verdict.drops), (4, 2));
+        assert_eq!((verdict.events, verdict.drops, verdict.fills), (5, 2, 1));
     }
 
     #[track_caller]
@@ -363,6 +435,7 @@ mod tests {
     #[test]
     fn sessions_missing_what_a_session_must_do_fail() {
         refused(vec![sample("SESSION_STARTED"), ended(0)], "no DROP_DETECTED");
+        refused(vec![sample("SESSION_STARTED"), sample("DROP_DETECTED"), ended(0)], "no ORDER_FILLED");
         refused(vec![sample("SESSION_STARTED"), sample("DROP_DETECTED")], "no SESSION_ENDED");
         refused(vec![sample("DROP_DETECTED"), ended(0)], "first event is not SESSION_STARTED");
         refused(vec![sample("SESSION_STARTED"), sample("DROP_DETECTED"), ended(3)], "3 events dropped");

@@ -8,7 +8,6 @@
 //! (defaults: 30 ms, 50 Mbit/s, 15 rounds).
 
 #![allow(clippy::disallowed_methods)] // a measurement of wall-clock poll time
-
 #![allow(clippy::print_stdout)] // an example reports its measurement on stdout
 
 use std::sync::Arc;
