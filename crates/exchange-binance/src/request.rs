@@ -277,6 +277,18 @@ pub(crate) fn new_order(p: &VenueProfile, venue_id: &str, r: &OrderRequest) -> R
     Ok(call)
 }
 
+/// `POST /api/v3/order/test`: the same parameters as [`new_order`], validated by the venue
+/// (signature, permissions, symbol, filters) without reaching the matching engine. Binance
+/// answers `{}` at weight 1 (without `computeCommissionRates`); it adds nothing to the order
+/// count, so it spends only request weight.
+pub(crate) fn test_order(p: &VenueProfile, venue_id: &str, r: &OrderRequest) -> Result<Call, ExchangeError> {
+    let mut call = new_order(p, venue_id, r)?;
+    call.path = "/api/v3/order/test";
+    call.weight = p.weights.order_test;
+    call.budget = Budget::Weight;
+    Ok(call)
+}
+
 fn order_ref_param(order: &OrderRef) -> (&'static str, String) {
     match order {
         OrderRef::Exchange(id) => ("orderId", id.0.clone()),

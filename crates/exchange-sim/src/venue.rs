@@ -33,6 +33,18 @@ pub(crate) struct NewOrder {
     pub(crate) partial_then_cancel: bool,
 }
 
+/// What a placement would do, worked out before anything changes.
+struct Plan {
+    tif: TimeInForce,
+    /// The taker part: (price, quantity) per level.
+    takes: Vec<(Decimal, Decimal)>,
+    /// What does not fill at once expires (market, IOC, FOK, the partial fault).
+    expire_rest: bool,
+    /// Funds locked for the order, in `lock_asset`.
+    lock: Decimal,
+    lock_asset: String,
+}
+
 /// One execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FillRec {
@@ -179,13 +191,9 @@ impl Venue {
     }
 
     /// Places an order: validates it like the venue, takes what crosses, rests the rest.
-    pub(crate) fn place(
-        &mut self,
-        spec: &Spec,
-        top: &Top,
-        now: Timestamp,
-        req: NewOrder,
-    ) -> Result<OrderRec, ApiError> {
+    /// Runs every check a placement runs (parameters, filters, duplicate client order id,
+    /// funds) and plans the taker part, changing nothing.
+    fn plan(&self, spec: &Spec, top: &Top, req: &NewOrder) -> Result<Plan, ApiError> {
         let base = spec.symbol.base().to_owned();
         let quote = spec.symbol.quote().to_owned();
         if req.quantity <= Decimal::ZERO {
@@ -264,12 +272,30 @@ impl Venue {
             (Side::Buy, _) => plan.iter().map(|(p, q)| p * q).sum(),
             (Side::Sell, _) => req.quantity,
         };
-        let lock_asset = if req.side == Side::Buy { &quote } else { &base };
+        let lock_asset = if req.side == Side::Buy { quote } else { base };
+        let free = self.balances.get(&lock_asset).map_or(Decimal::ZERO, |h| h.free);
+        if free < lock {
+            return Err(insufficient());
+        }
+        Ok(Plan { tif, takes: plan, expire_rest, lock, lock_asset })
+    }
+
+    /// Validates `req` exactly as [`Venue::place`] would (`POST /api/v3/order/test`): the same
+    /// error for the same request, but no order, no fill, no balance change.
+    pub(crate) fn test(&self, spec: &Spec, top: &Top, req: &NewOrder) -> Result<(), ApiError> {
+        self.plan(spec, top, req).map(|_| ())
+    }
+
+    pub(crate) fn place(
+        &mut self,
+        spec: &Spec,
+        top: &Top,
+        now: Timestamp,
+        req: NewOrder,
+    ) -> Result<OrderRec, ApiError> {
+        let Plan { tif, takes: plan, expire_rest, lock, lock_asset } = self.plan(spec, top, &req)?;
         {
-            let h = self.holding(lock_asset);
-            if h.free < lock {
-                return Err(insufficient());
-            }
+            let h = self.holding(&lock_asset);
             h.free -= lock;
             h.locked += lock;
         }
