@@ -670,4 +670,30 @@ mod tests {
         let c = klines(&p, "BTCUSDT", Interval::M1, None, 5000).unwrap();
         assert!(c.params.contains(&("limit", "1000".to_owned())), "clamped to max_klines");
     }
+
+    #[test]
+    fn test_order_is_a_new_order_on_the_test_path_without_order_count() {
+        let cid = ClientOrderId::new("pre-1").unwrap();
+        let r = OrderRequest::limit(
+            sym("BTC/USDT"),
+            Side::Buy,
+            Decimal::new(5, 1),
+            Decimal::ONE_HUNDRED,
+            TimeInForce::Gtc,
+            cid,
+        );
+        for p in [VenueProfile::binance_spot(), VenueProfile::mexc_spot()] {
+            let placed = new_order(&p, "BTCUSDT", &r).unwrap();
+            let tested = test_order(&p, "BTCUSDT", &r).unwrap();
+            assert_eq!((tested.method, tested.path), (Method::Post, "/api/v3/order/test"));
+            assert_eq!(tested.params, placed.params, "the venue validates exactly what it would place");
+            assert_eq!((tested.weight, tested.budget, tested.signed), (1, Budget::Weight, true));
+        }
+        let mut bad = r.clone();
+        bad.quantity = Decimal::ZERO;
+        assert!(matches!(
+            test_order(&VenueProfile::binance_spot(), "BTCUSDT", &bad),
+            Err(ExchangeError::InvalidRequest(_))
+        ));
+    }
 }
