@@ -627,6 +627,37 @@ mod tests {
         );
     }
 
+    /// `test` answers exactly as `place` would for every kind of request, and changes nothing.
+    #[test]
+    fn test_answers_as_place_would_and_changes_nothing() {
+        let f = fixture();
+        let (gtc, ioc) = (Some(TimeInForce::Gtc), Some(TimeInForce::Ioc));
+        let top = f.market.top(1);
+        let cases = [
+            req(Side::Buy, OrderType::Market, dec!(0.1), None, None, "ok-mkt"),
+            req(Side::Buy, OrderType::Limit, dec!(0.1), Some(dec!(2900)), gtc, "ok-lim"),
+            req(Side::Sell, OrderType::Limit, dec!(1), Some(dec!(3100)), ioc, "ok-ioc"),
+            req(Side::Buy, OrderType::Limit, dec!(0.001), Some(dec!(2900.005)), gtc, "price"),
+            req(Side::Buy, OrderType::Limit, dec!(0.00001), Some(dec!(2900)), gtc, "notional"),
+            req(Side::Buy, OrderType::Market, dec!(0.1), Some(dec!(2900)), None, "mkt-price"),
+            req(Side::Buy, OrderType::Limit, dec!(0.1), Some(dec!(2900)), None, "no-tif"),
+            req(Side::Buy, OrderType::LimitMaker, dec!(0.1), Some(top.ask), None, "would-take"),
+            req(Side::Buy, OrderType::Limit, dec!(100), Some(dec!(2900)), gtc, "funds"),
+            req(Side::Sell, OrderType::Market, dec!(11), None, None, "no-eth"),
+        ];
+        let mut rejected = 0;
+        for r in cases {
+            let before = (f.venue.balances(), f.venue.all_orders().count(), f.venue.next_order_id);
+            let tested = f.venue.test(f.market.spec(1), &top, &r).map_err(|e| (e.code, e.msg));
+            assert_eq!(before, (f.venue.balances(), f.venue.all_orders().count(), f.venue.next_order_id));
+            let placed = f.venue.clone().place(f.market.spec(1), &top, top.ts, r.clone());
+            let placed = placed.map(|_| ()).map_err(|e| (e.code, e.msg));
+            assert_eq!(tested, placed, "{r:?}");
+            rejected += usize::from(tested.is_err());
+        }
+        assert_eq!(rejected, 7, "the cases cover rejections and acceptances");
+    }
+
     #[test]
     fn filter_and_funds_rejections_use_binance_codes() {
         let mut f = fixture();
