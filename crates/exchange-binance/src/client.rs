@@ -556,6 +556,22 @@ impl Exchange for BinanceClient {
         })
     }
 
+    async fn test_order(&self, req: &OrderRequest) -> Result<(), ExchangeError> {
+        let markets = self.markets().await?;
+        let id = self.venue_id(&markets, &req.symbol)?;
+        let call = request::test_order(&self.inner.profile, id, req)?;
+        // No client order id in the context: nothing is placed, so a timeout leaves no order
+        // to resolve (the outcome is "not validated", never "unknown").
+        let ctx = Ctx {
+            operation: "test_order",
+            subject: req.symbol.as_str(),
+            symbol: Some(req.symbol.as_str()),
+            client_order_id: None,
+        };
+        let body = self.send(&call, ctx).await?;
+        wire::parse_test_order(&body)
+    }
+
     async fn cancel_order(&self, symbol: &Symbol, order: &OrderRef) -> Result<Order, ExchangeError> {
         let markets = self.markets().await?;
         let id = self.venue_id(&markets, symbol)?;

@@ -17,7 +17,7 @@ use trading_core::{ClientOrderId, OrderRequest, Side, SymbolMap, Timestamp};
 use crate::classify::{classify, Failure, Verdict};
 use crate::wire::{
     parse_balances, parse_exchange_info, parse_klines, parse_my_trades, parse_order, parse_orders,
-    parse_server_time, parse_tickers, OrderCtx, Shape, TickerKind,
+    parse_server_time, parse_test_order, parse_tickers, OrderCtx, Shape, TickerKind,
 };
 use crate::VenueProfile;
 
@@ -402,6 +402,10 @@ fn check_all(body: &str) {
     match parse_my_trades(body, &m) {
         Ok(fills) => assert!(fills.windows(2).all(|w| w[0].ts <= w[1].ts), "oldest first"),
         Err(e) => check_err(&e, "/api/v3/myTrades", body),
+    }
+    match parse_test_order(body) {
+        Ok(()) => assert!(body.trim_start().starts_with('{'), "only an object validates an order"),
+        Err(e) => check_err(&e, "/api/v3/order/test", body),
     }
     match parse_balances(body) {
         Ok(balances) => assert!(balances.iter().all(|b| !(b.free.is_zero() && b.locked.is_zero()))),

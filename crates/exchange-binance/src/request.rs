@@ -277,6 +277,18 @@ pub(crate) fn new_order(p: &VenueProfile, venue_id: &str, r: &OrderRequest) -> R
     Ok(call)
 }
 
+/// `POST /api/v3/order/test`: the same parameters as [`new_order`], validated by the venue
+/// (signature, permissions, symbol, filters) without reaching the matching engine. Binance
+/// answers `{}` at weight 1 (without `computeCommissionRates`); it adds nothing to the order
+/// count, so it spends only request weight.
+pub(crate) fn test_order(p: &VenueProfile, venue_id: &str, r: &OrderRequest) -> Result<Call, ExchangeError> {
+    let mut call = new_order(p, venue_id, r)?;
+    call.path = "/api/v3/order/test";
+    call.weight = p.weights.order_test;
+    call.budget = Budget::Weight;
+    Ok(call)
+}
+
 fn order_ref_param(order: &OrderRef) -> (&'static str, String) {
     match order {
         OrderRef::Exchange(id) => ("orderId", id.0.clone()),
@@ -657,5 +669,31 @@ mod tests {
         assert!(e.to_string().contains("3m"), "{e}");
         let c = klines(&p, "BTCUSDT", Interval::M1, None, 5000).unwrap();
         assert!(c.params.contains(&("limit", "1000".to_owned())), "clamped to max_klines");
+    }
+
+    #[test]
+    fn test_order_is_a_new_order_on_the_test_path_without_order_count() {
+        let cid = ClientOrderId::new("pre-1").unwrap();
+        let r = OrderRequest::limit(
+            sym("BTC/USDT"),
+            Side::Buy,
+            Decimal::new(5, 1),
+            Decimal::ONE_HUNDRED,
+            TimeInForce::Gtc,
+            cid,
+        );
+        for p in [VenueProfile::binance_spot(), VenueProfile::mexc_spot()] {
+            let placed = new_order(&p, "BTCUSDT", &r).unwrap();
+            let tested = test_order(&p, "BTCUSDT", &r).unwrap();
+            assert_eq!((tested.method, tested.path), (Method::Post, "/api/v3/order/test"));
+            assert_eq!(tested.params, placed.params, "the venue validates exactly what it would place");
+            assert_eq!((tested.weight, tested.budget, tested.signed), (1, Budget::Weight, true));
+        }
+        let mut bad = r.clone();
+        bad.quantity = Decimal::ZERO;
+        assert!(matches!(
+            test_order(&VenueProfile::binance_spot(), "BTCUSDT", &bad),
+            Err(ExchangeError::InvalidRequest(_))
+        ));
     }
 }

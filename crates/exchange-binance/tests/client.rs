@@ -838,3 +838,87 @@ async fn mexc_profile_runs_the_lifecycle_against_the_mexc_dialect() {
     assert!(matches!(client.fetch_ticker(&rules.symbol).await, Err(ExchangeError::BadSymbol { .. })));
     server.shutdown().await;
 }
+
+/// Issue 14 (preflight): `test_order` goes to `POST /api/v3/order/test`, is validated exactly
+/// as a placement would be (same error for the same request), and creates nothing: no order,
+/// no balance change. A filter failure is `Rejected` with the venue's code; a wrong key or
+/// signature is `Auth`; an unlisted symbol is `BadSymbol`.
+#[tokio::test]
+async fn test_order_validates_like_a_placement_and_places_nothing() {
+    let server = server(3).await;
+    let client = client(&server);
+    let rules = first_market(&client).await;
+    let symbol = rules.symbol.clone();
+    let balances_before = server.sim().balances();
+
+    let quote = client.fetch_ticker(&symbol).await.unwrap();
+    let (_, qty) = rules.buy_order_for_budget(dec!(50), quote.ask.unwrap()).unwrap();
+    client.test_order(&OrderRequest::market(symbol.clone(), Side::Buy, qty, cid("pre-mkt-1"))).await.unwrap();
+    let (price, lqty) = rules.buy_order_for_budget(dec!(100), quote.bid.unwrap() * dec!(0.9)).unwrap();
+    let limit =
+        OrderRequest::limit(symbol.clone(), Side::Buy, lqty, price, TimeInForce::Gtc, cid("pre-lim-1"));
+    client.test_order(&limit).await.unwrap();
+    assert_eq!(requests_to(&server, "/api/v3/order/test"), 2);
+    assert_eq!(requests_to(&server, "/api/v3/order"), 0);
+    assert!(server.sim().orders().is_empty(), "a test order is never placed");
+    assert_eq!(server.sim().balances(), balances_before, "nor does it lock or move funds");
+
+    // Below the minimum notional: the filter code, as a placement would get it.
+    let tiny = rules.floor_qty(rules.min_notional / price / dec!(2)).max(rules.min_qty);
+    assert!(tiny * price < rules.min_notional, "precondition: {tiny} x {price} is below the minimum");
+    let small =
+        OrderRequest::limit(symbol.clone(), Side::Buy, tiny, price, TimeInForce::Gtc, cid("pre-small-1"));
+    let tested = client.test_order(&small).await.unwrap_err();
+    let ExchangeError::Rejected { code, reason } = &tested else { panic!("{tested:?}") };
+    assert_eq!(*code, Some(-1013), "{reason}");
+    assert!(reason.contains("NOTIONAL"), "{reason}");
+    assert!(!tested.is_outcome_unknown(), "nothing can have been placed");
+    let placed = client.create_order(&small).await.unwrap_err();
+    assert_eq!(placed.to_string(), tested.to_string(), "the same answer as a real placement");
+
+    // More than the account holds: insufficient balance, as a placement.
+    let (_, big) = rules.buy_order_for_budget(dec!(20000), quote.ask.unwrap()).unwrap();
+    let broke = OrderRequest::market(symbol.clone(), Side::Buy, big, cid("pre-big-1"));
+    let e = client.test_order(&broke).await.unwrap_err();
+    assert!(matches!(e, ExchangeError::Rejected { code: Some(-2010), .. }), "{e:?}");
+
+    // An unlisted symbol is refused before sending; a delisted one by the venue.
+    let unknown = OrderRequest::market(Symbol::new("NOPE", "USDT").unwrap(), Side::Buy, qty, cid("pre-x-1"));
+    assert!(matches!(client.test_order(&unknown).await, Err(ExchangeError::BadSymbol { .. })));
+
+    // Wrong key and wrong secret: Auth (fatal), and still nothing placed.
+    for (key, secret) in [("not-the-key", DEFAULT_API_SECRET), (DEFAULT_API_KEY, "wrong-secret")] {
+        let profile = VenueProfile::custom(server.base_url(), VenueProfile::binance_spot());
+        let wrong = BinanceClient::new(
+            ClientConfig::new(profile, Arc::new(SystemClock))
+                .with_credentials(Credentials::new(key, secret).unwrap()),
+        )
+        .unwrap();
+        let e = wrong.test_order(&limit).await.unwrap_err();
+        assert!(matches!(e, ExchangeError::Auth(_)), "{key}/{secret}: {e:?}");
+    }
+    assert!(server.sim().orders().is_empty());
+    assert_eq!(server.sim().balances(), balances_before);
+    server.shutdown().await;
+}
+
+/// The MEXC dialect has the same endpoint: a valid order validates, a small one is refused,
+/// nothing is placed.
+#[tokio::test]
+async fn test_order_on_the_mexc_dialect() {
+    let server =
+        SimServer::start(SimConfig { dialect: exchange_sim::Dialect::Mexc, ..sim_config(3) }).await.unwrap();
+    let client = mexc_client(&server);
+    let rules = first_market(&client).await;
+    let bid = client.fetch_ticker(&rules.symbol).await.unwrap().bid.unwrap();
+    let (price, qty) = rules.buy_order_for_budget(dec!(40), bid * dec!(0.8)).unwrap();
+    let ok =
+        OrderRequest::limit(rules.symbol.clone(), Side::Buy, qty, price, TimeInForce::Gtc, cid("mx-pre-1"));
+    client.test_order(&ok).await.unwrap();
+    let tiny = rules.floor_qty(rules.min_notional / price / dec!(2)).max(rules.min_qty);
+    let small = OrderRequest { quantity: tiny, client_order_id: cid("mx-pre-2"), ..ok.clone() };
+    assert!(matches!(client.test_order(&small).await, Err(ExchangeError::Rejected { .. })));
+    assert_eq!(requests_to(&server, "/api/v3/order/test"), 2);
+    assert!(server.sim().orders().is_empty());
+    server.shutdown().await;
+}

@@ -31,6 +31,8 @@ pub enum Endpoint {
     Klines,
     /// `POST /api/v3/order` (in-process: `create_order`).
     CreateOrder,
+    /// `POST /api/v3/order/test` (in-process: `test_order`): validation only, places nothing.
+    TestOrder,
     /// `GET /api/v3/order` (in-process: `fetch_order`).
     QueryOrder,
     /// `DELETE /api/v3/order` (in-process: `cancel_order`).

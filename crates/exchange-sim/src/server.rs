@@ -167,6 +167,7 @@ fn endpoint_of(method: &Method, path: &str) -> Option<Endpoint> {
         ("GET", "/api/v3/ticker/24hr") => Endpoint::Ticker24h,
         ("GET", "/api/v3/klines") => Endpoint::Klines,
         ("POST", "/api/v3/order") => Endpoint::CreateOrder,
+        ("POST", "/api/v3/order/test") => Endpoint::TestOrder,
         ("GET", "/api/v3/order") => Endpoint::QueryOrder,
         ("DELETE", "/api/v3/order") => Endpoint::CancelOrder,
         ("GET", "/api/v3/openOrders") => Endpoint::OpenOrders,
@@ -180,6 +181,7 @@ fn is_signed(e: Endpoint) -> bool {
     matches!(
         e,
         Endpoint::CreateOrder
+            | Endpoint::TestOrder
             | Endpoint::QueryOrder
             | Endpoint::CancelOrder
             | Endpoint::OpenOrders
@@ -591,7 +593,7 @@ fn process(
                 st.market.klines(i, interval, start, end, limit.min(1000) as usize).iter().map(binance::kline_row).collect();
             to_json(&rows)
         }
-        Endpoint::CreateOrder => {
+        Endpoint::CreateOrder | Endpoint::TestOrder => {
             let i = symbol_index(st, p)?;
             let side = match param(p, "side") {
                 None | Some("") => return Err(ApiError::mandatory("side")),
@@ -642,6 +644,11 @@ fn process(
             };
             let top = st.market.top(i);
             let req = NewOrder { market: i, side, order_type, quantity, price, time_in_force: tif, client_order_id, partial_then_cancel };
+            if endpoint == Endpoint::TestOrder {
+                // Both Binance and MEXC answer a valid test order with an empty object.
+                st.venue.test(st.market.spec(i), &top, &req)?;
+                return Ok("{}".to_owned());
+            }
             let rec = st.venue.place(st.market.spec(i), &top, now, req)?;
             if mexc {
                 return to_json(&mexc::new_order(&rec));

@@ -585,6 +585,32 @@ impl Exchange for SimExchange {
         result
     }
 
+    async fn test_order(&self, request: &OrderRequest) -> Result<(), ExchangeError> {
+        // Nothing is placed, so no error carries the client order id (no outcome is unknown).
+        let adm =
+            self.gate(Endpoint::TestOrder, weight(Endpoint::TestOrder, Some(1)), "test_order", None).await?;
+        let result = self.with_state(false, |st, now| {
+            let i = Self::listed_index(&st.market, &request.symbol)
+                .map_err(|e| bad_symbol(&request.symbol, e))?;
+            let top = st.market.top(i);
+            let new = NewOrder {
+                market: i,
+                side: request.side,
+                order_type: request.order_type,
+                quantity: request.quantity,
+                price: request.price,
+                time_in_force: request.time_in_force,
+                client_order_id: request.client_order_id.clone(),
+                partial_then_cancel: false,
+            };
+            st.venue.test(st.market.spec(i), &top, &new).map_err(|e| map_err(e, "test_order", now, None))
+        });
+        if !adm.post_delay.is_zero() {
+            tokio::time::sleep(adm.post_delay).await;
+        }
+        result
+    }
+
     async fn cancel_order(&self, symbol: &Symbol, order: &OrderRef) -> Result<Order, ExchangeError> {
         let adm = self
             .gate(Endpoint::CancelOrder, weight(Endpoint::CancelOrder, Some(1)), "cancel_order", None)

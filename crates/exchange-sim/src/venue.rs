@@ -33,6 +33,18 @@ pub(crate) struct NewOrder {
     pub(crate) partial_then_cancel: bool,
 }
 
+/// What a placement would do, worked out before anything changes.
+struct Plan {
+    tif: TimeInForce,
+    /// The taker part: (price, quantity) per level.
+    takes: Vec<(Decimal, Decimal)>,
+    /// What does not fill at once expires (market, IOC, FOK, the partial fault).
+    expire_rest: bool,
+    /// Funds locked for the order, in `lock_asset`.
+    lock: Decimal,
+    lock_asset: String,
+}
+
 /// One execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FillRec {
@@ -179,13 +191,9 @@ impl Venue {
     }
 
     /// Places an order: validates it like the venue, takes what crosses, rests the rest.
-    pub(crate) fn place(
-        &mut self,
-        spec: &Spec,
-        top: &Top,
-        now: Timestamp,
-        req: NewOrder,
-    ) -> Result<OrderRec, ApiError> {
+    /// Runs every check a placement runs (parameters, filters, duplicate client order id,
+    /// funds) and plans the taker part, changing nothing.
+    fn plan(&self, spec: &Spec, top: &Top, req: &NewOrder) -> Result<Plan, ApiError> {
         let base = spec.symbol.base().to_owned();
         let quote = spec.symbol.quote().to_owned();
         if req.quantity <= Decimal::ZERO {
@@ -264,12 +272,30 @@ impl Venue {
             (Side::Buy, _) => plan.iter().map(|(p, q)| p * q).sum(),
             (Side::Sell, _) => req.quantity,
         };
-        let lock_asset = if req.side == Side::Buy { &quote } else { &base };
+        let lock_asset = if req.side == Side::Buy { quote } else { base };
+        let free = self.balances.get(&lock_asset).map_or(Decimal::ZERO, |h| h.free);
+        if free < lock {
+            return Err(insufficient());
+        }
+        Ok(Plan { tif, takes: plan, expire_rest, lock, lock_asset })
+    }
+
+    /// Validates `req` exactly as [`Venue::place`] would (`POST /api/v3/order/test`): the same
+    /// error for the same request, but no order, no fill, no balance change.
+    pub(crate) fn test(&self, spec: &Spec, top: &Top, req: &NewOrder) -> Result<(), ApiError> {
+        self.plan(spec, top, req).map(|_| ())
+    }
+
+    pub(crate) fn place(
+        &mut self,
+        spec: &Spec,
+        top: &Top,
+        now: Timestamp,
+        req: NewOrder,
+    ) -> Result<OrderRec, ApiError> {
+        let Plan { tif, takes: plan, expire_rest, lock, lock_asset } = self.plan(spec, top, &req)?;
         {
-            let h = self.holding(lock_asset);
-            if h.free < lock {
-                return Err(insufficient());
-            }
+            let h = self.holding(&lock_asset);
             h.free -= lock;
             h.locked += lock;
         }
@@ -599,6 +625,37 @@ mod tests {
             -2011,
             "Unknown order sent.",
         );
+    }
+
+    /// `test` answers exactly as `place` would for every kind of request, and changes nothing.
+    #[test]
+    fn test_answers_as_place_would_and_changes_nothing() {
+        let f = fixture();
+        let (gtc, ioc) = (Some(TimeInForce::Gtc), Some(TimeInForce::Ioc));
+        let top = f.market.top(1);
+        let cases = [
+            req(Side::Buy, OrderType::Market, dec!(0.1), None, None, "ok-mkt"),
+            req(Side::Buy, OrderType::Limit, dec!(0.1), Some(dec!(2900)), gtc, "ok-lim"),
+            req(Side::Sell, OrderType::Limit, dec!(1), Some(dec!(3100)), ioc, "ok-ioc"),
+            req(Side::Buy, OrderType::Limit, dec!(0.001), Some(dec!(2900.005)), gtc, "price"),
+            req(Side::Buy, OrderType::Limit, dec!(0.00001), Some(dec!(2900)), gtc, "notional"),
+            req(Side::Buy, OrderType::Market, dec!(0.1), Some(dec!(2900)), None, "mkt-price"),
+            req(Side::Buy, OrderType::Limit, dec!(0.1), Some(dec!(2900)), None, "no-tif"),
+            req(Side::Buy, OrderType::LimitMaker, dec!(0.1), Some(top.ask), None, "would-take"),
+            req(Side::Buy, OrderType::Limit, dec!(100), Some(dec!(2900)), gtc, "funds"),
+            req(Side::Sell, OrderType::Market, dec!(11), None, None, "no-eth"),
+        ];
+        let mut rejected = 0;
+        for r in cases {
+            let before = (f.venue.balances(), f.venue.all_orders().count(), f.venue.next_order_id);
+            let tested = f.venue.test(f.market.spec(1), &top, &r).map_err(|e| (e.code, e.msg));
+            assert_eq!(before, (f.venue.balances(), f.venue.all_orders().count(), f.venue.next_order_id));
+            let placed = f.venue.clone().place(f.market.spec(1), &top, top.ts, r.clone());
+            let placed = placed.map(|_| ()).map_err(|e| (e.code, e.msg));
+            assert_eq!(tested, placed, "{r:?}");
+            rejected += usize::from(tested.is_err());
+        }
+        assert_eq!(rejected, 7, "the cases cover rejections and acceptances");
     }
 
     #[test]

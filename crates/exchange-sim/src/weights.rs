@@ -28,7 +28,9 @@ pub(crate) fn weight(endpoint: Endpoint, symbols: Option<usize>) -> u32 {
             _ => 80,
         },
         Endpoint::Klines => 2,
-        Endpoint::CreateOrder | Endpoint::CancelOrder => 1,
+        // Binance: POST /api/v3/order/test weighs 1 (20 with computeCommissionRates, which
+        // the simulator does not offer).
+        Endpoint::CreateOrder | Endpoint::TestOrder | Endpoint::CancelOrder => 1,
         Endpoint::QueryOrder => 4,
         Endpoint::OpenOrders => match symbols {
             Some(_) => 6,

@@ -1068,3 +1068,99 @@ async fn in_process_quotes_agree_with_the_http_tickers() {
         assert_eq!(day[i]["closeTime"].as_i64().unwrap(), q.exchange_ts.unwrap().as_millis());
     }
 }
+
+#[track_caller]
+fn check_test_rejected(result: Result<(), ExchangeError>, code: i64, reason: &str) {
+    match result {
+        Err(ExchangeError::Rejected { code: Some(c), reason: r }) => {
+            assert_eq!((c, r.as_str()), (code, reason))
+        }
+        other => panic!("expected rejection {code} {reason}, got {other:?}"),
+    }
+}
+
+/// Issue 14 (preflight), in-process: `test_order` runs every check a placement runs and gives
+/// the same answer, but places nothing and moves no funds.
+#[tokio::test]
+async fn test_order_checks_like_a_placement_and_changes_nothing() {
+    let clock = manual();
+    let sim = SimExchange::new(config(&clock)).unwrap();
+    let btc = sym("BTC/USDT");
+    sim.set_mid_price(&btc, dec!(65000)).unwrap();
+    let balances = sim.balances();
+    let limit = |q, p, id: &str| OrderRequest::limit(btc.clone(), Side::Buy, q, p, TimeInForce::Gtc, cid(id));
+    sim.test_order(&limit(dec!(0.001), dec!(60000), "ok-limit")).await.unwrap();
+    sim.test_order(&OrderRequest::market(btc.clone(), Side::Buy, dec!(0.001), cid("ok-market")))
+        .await
+        .unwrap();
+    assert!(sim.orders().is_empty(), "a test order is never placed");
+    assert!(sim.fills().is_empty());
+    assert_eq!(sim.balances(), balances, "nor does it lock funds");
+    for (q, p, code, reason) in [
+        (dec!(0.00005), dec!(60000), -1013, "Filter failure: NOTIONAL"),
+        (dec!(0.000011), dec!(60000), -1013, "Filter failure: LOT_SIZE"),
+        (dec!(0.001), dec!(60000.05), -1013, "Filter failure: PRICE_FILTER"),
+        (dec!(1), dec!(60000), -2010, "Account has insufficient balance for requested action."),
+    ] {
+        let r = limit(q, p, "bad");
+        check_test_rejected(sim.test_order(&r).await, code, reason);
+        check_rejected(sim.create_order(&r).await, code, reason);
+    }
+    let unknown = sim.test_order(&OrderRequest::market(sym("NOPE/USDT"), Side::Buy, dec!(1), cid("f"))).await;
+    assert!(matches!(unknown, Err(ExchangeError::BadSymbol { symbol, .. }) if symbol == "NOPE/USDT"));
+    // An open order's client order id is taken: the test says so, as a placement would.
+    sim.create_order(&limit(dec!(0.001), dec!(60000), "taken")).await.unwrap();
+    check_test_rejected(
+        sim.test_order(&limit(dec!(0.001), dec!(60000), "taken")).await,
+        -2010,
+        "Duplicate order sent.",
+    );
+    assert_eq!(sim.orders().len(), 1);
+    // A fault aimed at test orders is seen by test orders only.
+    sim.inject(ScriptedFault { endpoint: Endpoint::TestOrder, fault: Fault::ServerError, times: 1 });
+    assert!(matches!(
+        sim.test_order(&limit(dec!(0.001), dec!(60000), "x")).await,
+        Err(ExchangeError::Unavailable { client_order_id: None, .. })
+    ));
+    sim.test_order(&limit(dec!(0.001), dec!(60000), "x")).await.unwrap();
+}
+
+/// Over HTTP: `POST /api/v3/order/test` is signed like `/api/v3/order`, weighs 1, answers `{}`
+/// or the placement's Binance error, and places nothing.
+#[tokio::test]
+async fn http_test_order_answers_like_binance() {
+    let clock = manual();
+    let http = Http::start(config(&clock)).await;
+    http.server.sim().set_mid_price(&sym("BTC/USDT"), dec!(65000)).unwrap();
+    use reqwest::Method;
+    let ok =
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000&newClientOrderId=t1";
+    let first = http.signed(Method::POST, "/api/v3/order/test", ok).await;
+    assert_eq!((first.status, first.text.as_str()), (200, "{}"));
+    let second = http.signed(Method::POST, "/api/v3/order/test", ok).await;
+    assert_eq!(second.used_weight() - first.used_weight(), 1, "weight 1 per test order");
+    let small = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.00005&price=60000";
+    http.signed(Method::POST, "/api/v3/order/test", small).await.error(
+        400,
+        -1013,
+        "Filter failure: NOTIONAL",
+    );
+    http.signed(Method::POST, "/api/v3/order", small).await.error(400, -1013, "Filter failure: NOTIONAL");
+    let unsigned = format!("{}/api/v3/order/test?{ok}", http.server.base_url());
+    let refused = http.send(http.client.post(unsigned).header("X-MBX-APIKEY", DEFAULT_API_KEY)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    let wrong_key = http
+        .send(
+            http.client
+                .post(format!(
+                    "{}/api/v3/order/test?{ok}&timestamp={}&signature=00",
+                    http.server.base_url(),
+                    http.now()
+                ))
+                .header("X-MBX-APIKEY", "nope"),
+        )
+        .await;
+    assert_eq!(wrong_key.status, 401, "{}", wrong_key.text);
+    assert!(http.server.sim().orders().is_empty());
+    assert_eq!(http.server.sim().balances().iter().map(|b| b.locked).sum::<Decimal>(), Decimal::ZERO);
+}
