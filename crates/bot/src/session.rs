@@ -137,13 +137,17 @@ pub async fn run_async(
     })?;
     let snapshot = settings.to_snapshot(&loaded.sources, credentials.describe());
     session.write_config_snapshot(&snapshot).map_err(|e| BotError::Session(e.to_string()))?;
-    let telemetry = Telemetry::start(
-        &session.paths().events,
-        session.run_id().clone(),
-        clock.clone(),
-        WriterConfig::default(),
-    )
-    .map_err(|e| BotError::Session(format!("events.jsonl: {e}")))?;
+    // On simulated time a second passes in microseconds: flushing (and fsyncing) once per
+    // simulated minute still writes every few milliseconds of wall time.
+    let simulated = settings.venue == VenueKind::Sim && !settings.realtime;
+    let writer = if simulated {
+        WriterConfig { flush_interval: Duration::from_secs(60), ..WriterConfig::default() }
+    } else {
+        WriterConfig::default()
+    };
+    let telemetry =
+        Telemetry::start(&session.paths().events, session.run_id().clone(), clock.clone(), writer)
+            .map_err(|e| BotError::Session(format!("events.jsonl: {e}")))?;
     let log = build_dispatch(session.paths(), &log_config, &telemetry)
         .map_err(|e| BotError::Session(format!("bot.log: {e}")))?;
     telemetry.watch_log_losses(log.losses.clone());
@@ -184,6 +188,10 @@ fn feed_config(s: &Settings) -> Result<FeedConfig, BotError> {
         ("MD_WARM_MS", s.md_warm_ms.to_string()),
         ("MD_COLD_MS", s.md_cold_ms.to_string()),
         ("MD_HEALTH_S", s.md_health_s.to_string()),
+        // The feed buys 24h statistics only for the volume guard, and no candles: the bot has
+        // no volatility guard setting yet (each would cost weight and time for nothing).
+        ("MD_STATS_S", if s.guard_min_quote_volume_24h.is_some() { "300" } else { "0" }.to_owned()),
+        ("MD_CANDLE_S", "0".to_owned()),
     ];
     for (key, value) in pairs {
         config.set(key, &value).map_err(|e| BotError::Session(format!("market-data settings: {e}")))?;
@@ -342,7 +350,10 @@ impl Body<'_> {
             std::fs::create_dir_all(parent)
                 .map_err(|e| BotError::Session(format!("STATE_DB directory {}: {e}", parent.display())))?;
         }
-        let ledger = Ledger::open(&ledger_path, Durability::Full)
+        // A simulated venue's state ends with the process, so the ledger needs no fsync per
+        // commit there; a real venue's ledger is synchronous=FULL.
+        let durability = if s.venue.is_real() { Durability::Full } else { Durability::ProcessCrashSafe };
+        let ledger = Ledger::open(&ledger_path, durability)
             .map_err(|e| BotError::Session(format!("STATE_DB {}: {e}", ledger_path.display())))?;
         let budget_total = s.budget_usdt();
         let router = OrderRouter::open(
@@ -468,8 +479,8 @@ impl Body<'_> {
                 if trading {
                     for (symbol, price) in fired {
                         feed_handle.mark_hot(&symbol, "drop detected", Some(HOT_AFTER_DROP));
-                        let held =
-                            router.state().positions.contains_key(&symbol) || selling.contains(&symbol);
+                        let view = router.view();
+                        let held = view.positions.contains_key(&symbol) || view.selling.contains(&symbol);
                         if held {
                             continue;
                         }
@@ -508,7 +519,7 @@ impl Body<'_> {
                 next_funnel = next_funnel + FUNNEL_EVERY;
                 sink.emit(self.funnel_snapshot(false));
             }
-            let state = router.state();
+            let state = router.view();
             metrics.set("budget_free_usdt", None, to_f64(state.budget.free()));
             metrics.set("budget_reserved_usdt", None, to_f64(state.budget.reserved()));
             metrics.set("budget_committed_usdt", None, to_f64(state.budget.committed()));
@@ -613,13 +624,13 @@ impl Body<'_> {
         let lookback_min = self.engine.trigger_config().lookback_min();
         let mut fired = Vec::new();
         for (id, decision) in cycle.decisions {
-            let Some(symbol) = self.engine.symbol(id).cloned() else { continue };
             let slot = last_block.get_mut(id.index());
             match decision {
                 Decision::Fired(t) => {
                     if let Some(s) = slot {
                         *s = None;
                     }
+                    let Some(symbol) = self.engine.symbol(id).cloned() else { continue };
                     counters.drops += 1;
                     sink.emit(Event::DropDetected {
                         symbol: symbol.clone(),
@@ -636,6 +647,7 @@ impl Body<'_> {
                 Decision::Blocked { by, .. } => {
                     if let Some(s) = slot.filter(|s| **s != Some(by.guard)) {
                         *s = Some(by.guard);
+                        let Some(symbol) = self.engine.symbol(id).cloned() else { continue };
                         sink.emit(Event::GuardBlocked {
                             symbol,
                             guard: by.guard.as_str().to_owned(),
@@ -666,13 +678,8 @@ impl Body<'_> {
         exits: &mut BTreeMap<Symbol, PositionExits>,
         selling: &mut BTreeSet<Symbol>,
     ) {
-        let state = router.state();
-        let selling_active: BTreeSet<Symbol> = state
-            .active_orders()
-            .filter(|o| o.intent.side == Side::Sell)
-            .map(|o| o.intent.symbol.clone())
-            .collect();
-        selling.retain(|s| selling_active.contains(s) && state.positions.contains_key(s));
+        let state = router.view();
+        selling.retain(|s| state.selling.contains(s) && state.positions.contains_key(s));
         exits.retain(|s, _| state.positions.contains_key(s));
         for (symbol, position) in &state.positions {
             if exits.contains_key(symbol) || selling.contains(symbol) || position.sellable() <= Decimal::ZERO
@@ -810,7 +817,7 @@ fn rule_name(rule: ExitRule) -> &'static str {
 }
 
 fn pe_entry(router: &OrderRouter, symbol: &Symbol) -> Decimal {
-    router.state().positions.get(symbol).map_or(Decimal::ZERO, |p| p.entry_price)
+    router.view().positions.get(symbol).map_or(Decimal::ZERO, |p| p.entry_price)
 }
 
 fn feed_handle_overruns(metrics: &Metrics) -> u64 {

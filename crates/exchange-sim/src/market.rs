@@ -181,6 +181,8 @@ struct State {
     listed: bool,
     /// Quote volume units of the completed candles of the 24 h window, cached per minute.
     qv_cache: Option<(i64, u128)>,
+    /// Sum of `quote_units` over `candles` (kept as candles are pushed and popped).
+    candles_qv: u128,
 }
 
 /// The whole simulated market.
@@ -402,6 +404,7 @@ impl Market {
         let first = start_minute - self.history_cap as i64;
         for (spec, st) in self.specs.iter().zip(self.states.iter_mut()) {
             st.candles.clear();
+            st.candles_qv = 0;
             for minute in first..start_minute {
                 let t0 = minute * MINUTE;
                 let open = st.mid;
@@ -432,7 +435,9 @@ impl Market {
                 });
                 let trades = st.rng.random_range(5..200u32);
                 st.trade_seq += i64::from(trades);
-                st.candles.push_back(MinuteCandle { minute, o: open, h, l, c: close, volume, trades });
+                let candle = MinuteCandle { minute, o: open, h, l, c: close, volume, trades };
+                st.candles_qv = st.candles_qv.saturating_add(candle.quote_units());
+                st.candles.push_back(candle);
             }
             st.current = MinuteCandle::new(start_minute, st.mid);
         }
@@ -526,9 +531,12 @@ impl Market {
             let last = st.last_ticks(spec);
             if minute != st.current.minute {
                 let done = std::mem::replace(&mut st.current, MinuteCandle::new(minute, last));
+                st.candles_qv = st.candles_qv.saturating_add(done.quote_units());
                 st.candles.push_back(done);
                 while st.candles.len() > cap {
-                    st.candles.pop_front();
+                    if let Some(old) = st.candles.pop_front() {
+                        st.candles_qv = st.candles_qv.saturating_sub(old.quote_units());
+                    }
                 }
             }
             st.current.update(last);
@@ -577,11 +585,14 @@ impl Market {
         let done = match st.qv_cache {
             Some((m, v)) if m == minute => v,
             _ => {
-                let v = st
+                // The running total of every kept candle, less the few older than the window
+                // (they sit at the front): no walk over a day of candles per quote.
+                let older = st
                     .candles
                     .iter()
-                    .filter(|c| c.minute >= from_minute)
+                    .take_while(|c| c.minute < from_minute)
                     .fold(0u128, |acc, c| acc.saturating_add(c.quote_units()));
+                let v = st.candles_qv.saturating_sub(older);
                 st.qv_cache = Some((minute, v));
                 v
             }
@@ -770,6 +781,7 @@ impl State {
             trade_seq: 0,
             listed: true,
             qv_cache: None,
+            candles_qv: 0,
         }
     }
 

@@ -21,6 +21,11 @@ use crate::{Budget, IntentId, OrderRecord, OrderState, Position, RouterError, Ro
 pub enum Durability {
     /// `synchronous=FULL`: a committed change survives a power cut. The only setting for trading.
     Full,
+    /// `synchronous=NORMAL` (with WAL): a committed change survives a crash of the process, not
+    /// a power cut. For a venue whose own state does not outlive the process either (the
+    /// in-process simulator), where a per-commit fsync would protect nothing and dominate a
+    /// simulated day's run time.
+    ProcessCrashSafe,
     /// `synchronous=OFF`: no fsync. For benchmarks that measure what the fsync costs; never trade
     /// with it.
     NoSyncForBenchmarks,
@@ -141,6 +146,7 @@ impl Ledger {
         }
         let sync = match durability {
             Durability::Full => "FULL",
+            Durability::ProcessCrashSafe => "NORMAL",
             Durability::NoSyncForBenchmarks => "OFF",
         };
         conn.pragma_update(None, "synchronous", sync).map_err(RouterError::ledger("set synchronous"))?;

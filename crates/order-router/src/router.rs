@@ -98,6 +98,17 @@ pub struct ReconcileReport {
     pub blocked: Option<String>,
 }
 
+/// A light copy of the router's state for a strategy loop ([`OrderRouter::view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterView {
+    /// The quote budget.
+    pub budget: crate::Budget,
+    /// Held positions, by market.
+    pub positions: BTreeMap<Symbol, Position>,
+    /// Markets with a sell order not yet settled.
+    pub selling: std::collections::BTreeSet<Symbol>,
+}
+
 /// The order router. See the crate docs for the flow; all methods take `&self` (state behind
 /// a mutex that is never held across an `.await`).
 pub struct OrderRouter {
@@ -175,6 +186,21 @@ impl OrderRouter {
     /// A copy of the whole state (budget, orders, positions).
     pub fn state(&self) -> RouterState {
         self.state.lock().clone()
+    }
+
+    /// What a strategy loop needs each cycle, without copying every order record: the budget,
+    /// the positions, and the markets with a sell order still active.
+    pub fn view(&self) -> RouterView {
+        let st = self.state.lock();
+        RouterView {
+            budget: st.budget.clone(),
+            positions: st.positions.clone(),
+            selling: st
+                .active_orders()
+                .filter(|o| o.intent.side == Side::Sell)
+                .map(|o| o.intent.symbol.clone())
+                .collect(),
+        }
     }
 
     /// The ledger (read access for reports and tests).
