@@ -344,9 +344,6 @@ fn ensure_cargo_deny(root: &Path) -> Result<()> {
     cargo(root, &["install", "--locked", "cargo-deny"], &[])
 }
 
-/// Runs the dry session (`examples/dry_session.rs`): the simulated venue, the signal engine,
-/// telemetry and the supervisor, deciding and recording without sending orders until the order
-/// router is assembled.
 /// Which build of the bot a session runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Profile {

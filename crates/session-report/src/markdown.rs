@@ -633,7 +633,7 @@ mod tests {
         }
     }
 
-    /// A dry session as `examples/dry_session.rs` writes it: decisions, no feed or funnel events.
+    /// A decide-only session of an early build: decisions, no feed or funnel events.
     #[test]
     fn what_the_events_do_not_carry_is_called_unknown_not_zero() {
         let records = vec![
