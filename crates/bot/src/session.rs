@@ -538,6 +538,7 @@ impl Body<'_> {
             }
         }
         status.finish();
+        loop_beat.ended(supervisor::TaskEnd::Returned, Some("session ended".to_owned()));
 
         // Orderly end: no new intents; open orders are canceled at their deadlines by the
         // router's tracking, bounded here; positions stay (and are reported as open).

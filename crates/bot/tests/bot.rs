@@ -92,6 +92,16 @@ fn a_seeded_simulated_session_trades_reports_and_repeats_event_for_event() {
         })
         .sum();
     assert_eq!(pnl, out.realized_pnl, "the events' PnL is the router's");
+    // Every registered task's end is reported, and none was lost along the way.
+    let ends: Vec<(&str, &str)> = log
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::TaskEnded { task, how, .. } => Some((task.as_str(), how.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(ends.contains(&("md-feed", "returned")) && ends.contains(&("trading-loop", "returned")), "{ends:?}");
     match &log.records.last().unwrap().event {
         Event::SessionEnded { events_dropped, positions_opened, .. } => {
             assert_eq!((*events_dropped, *positions_opened), (0, out.positions_opened));

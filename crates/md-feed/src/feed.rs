@@ -983,6 +983,10 @@ impl Feed {
         if let Some(aux) = aux {
             aux.abort();
         }
+        // Stopped on request: the task ended normally (TASK_ENDED `returned`), it was not lost.
+        if let Some(h) = &self.heartbeat {
+            h.ended(supervisor::TaskEnd::Returned, Some("stopped on request".to_owned()));
+        }
         Ok(self.summary())
     }
 
