@@ -199,3 +199,47 @@ fn invalid_settings_exit_with_code_2_and_create_nothing() {
         assert!(!sessions.exists(), "{args:?}: no session directory for invalid settings");
     }
 }
+
+#[test]
+fn preflight_passes_on_the_simulator_and_names_what_is_wrong() {
+    let root = tempfile::tempdir().unwrap();
+    let ok = bot::preflight(&settings(root.path(), &[("VENUE", "sim-http")]), &VenueCredentials::default())
+        .unwrap();
+    assert!(ok.passed(), "{}", ok.table());
+    let names: Vec<&str> = ok.checks.iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "settings",
+            "credentials",
+            "clock skew",
+            "account",
+            "markets",
+            "watchlist",
+            "feed feasibility",
+            "test order"
+        ]
+    );
+    assert!(!root.path().read_dir().unwrap().any(|_| true), "a preflight creates no session");
+
+    let bad = bot::preflight(
+        &settings(
+            root.path(),
+            &[
+                ("WATCHLIST", "BTC/USDT,NOPE/USDT"),
+                ("MD_MODE", "per-symbol"),
+                ("MD_POLL_MS", "100"),
+                ("MD_HOT_MS", "100"),
+                ("MD_WARM_MS", "100"),
+            ],
+        ),
+        &VenueCredentials::default(),
+    )
+    .unwrap();
+    assert!(!bad.passed());
+    let failed: Vec<&str> =
+        bad.checks.iter().filter(|c| c.status == bot::CheckStatus::Fail).map(|c| c.name).collect();
+    assert!(failed.contains(&"watchlist"), "{}", bad.table());
+    let watch = bad.checks.iter().find(|c| c.name == "watchlist").unwrap();
+    assert!(watch.detail.contains("NOPE/USDT"), "{}", watch.detail);
+}
