@@ -18,6 +18,7 @@
 
 mod error;
 mod metrics;
+mod preflight;
 mod progress;
 mod session;
 mod settings;
@@ -26,6 +27,7 @@ mod wiring;
 
 pub use error::{BotError, SettingsError};
 pub use metrics::{serve as serve_metrics, Metrics, MetricsSink};
+pub use preflight::{run as preflight, run_async as preflight_async, Check, CheckStatus, Preflight};
 pub use progress::{Status, StatusSnapshot};
 pub use session::{run as run_session, run_async as run_session_async, SessionOptions, SessionOutcome};
 pub use settings::{

@@ -27,6 +27,9 @@ struct Cli {
 enum Command {
     /// Run a session (the default).
     Run,
+    /// Check settings, keys and permissions, clock skew, the watchlist, the feed's feasibility
+    /// and one validated test order before real money; exits non-zero on a failure.
+    Preflight,
     /// Rebuild `report.md` and the charts of a session directory from its `events.jsonl`.
     Report {
         /// The session directory.
@@ -134,6 +137,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Run) | None => run(&cli.flags),
+        Some(Command::Preflight) => preflight(&cli.flags),
     }
 }
 
@@ -157,6 +161,27 @@ fn load(flags: &Flags) -> Result<(LoadedSettings, VenueCredentials), ExitCode> {
         ExitCode::from(2)
     })?;
     Ok((loaded, credentials))
+}
+
+fn preflight(flags: &Flags) -> ExitCode {
+    let (loaded, credentials) = match load(flags) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    match bot::preflight(&loaded, &credentials) {
+        Ok(p) => {
+            print!("{}", p.table());
+            if p.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("bot: preflight: {e}");
+            ExitCode::from(4)
+        }
+    }
 }
 
 fn run(flags: &Flags) -> ExitCode {

@@ -171,7 +171,7 @@ pub async fn run_async(
 }
 
 /// The market-data settings in md-feed's own, validated form.
-fn feed_config(s: &Settings) -> Result<FeedConfig, BotError> {
+pub(crate) fn feed_config(s: &Settings) -> Result<FeedConfig, BotError> {
     let mut config = FeedConfig::default();
     let mode = match s.md_mode {
         FeedMode::Auto => "auto",

@@ -209,3 +209,121 @@ fn invalid_settings_exit_with_code_2_and_create_nothing() {
         assert!(!sessions.exists(), "{args:?}: no session directory for invalid settings");
     }
 }
+
+#[test]
+fn preflight_passes_on_the_simulator_and_names_what_is_wrong() {
+    let root = tempfile::tempdir().unwrap();
+    let ok = bot::preflight(&settings(root.path(), &[("VENUE", "sim-http")]), &VenueCredentials::default())
+        .unwrap();
+    assert!(ok.passed(), "{}", ok.table());
+    let names: Vec<&str> = ok.checks.iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "settings",
+            "credentials",
+            "clock skew",
+            "account",
+            "markets",
+            "watchlist",
+            "feed feasibility",
+            "test order"
+        ]
+    );
+    assert!(!root.path().read_dir().unwrap().any(|_| true), "a preflight creates no session");
+
+    let bad = bot::preflight(
+        &settings(
+            root.path(),
+            &[
+                ("WATCHLIST", "BTC/USDT,NOPE/USDT"),
+                ("MD_MODE", "per-symbol"),
+                ("MD_POLL_MS", "100"),
+                ("MD_HOT_MS", "100"),
+                ("MD_WARM_MS", "100"),
+            ],
+        ),
+        &VenueCredentials::default(),
+    )
+    .unwrap();
+    assert!(!bad.passed());
+    let failed: Vec<&str> =
+        bad.checks.iter().filter(|c| c.status == bot::CheckStatus::Fail).map(|c| c.name).collect();
+    assert!(failed.contains(&"watchlist"), "{}", bad.table());
+    let watch = bad.checks.iter().find(|c| c.name == "watchlist").unwrap();
+    assert!(watch.detail.contains("NOPE/USDT"), "{}", watch.detail);
+}
+
+/// Every file below `dir`, recursively.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn api_keys_never_reach_a_file_a_ledger_row_or_a_log_line() {
+    // A "real" venue (the Binance profile) pointed at the simulator's server, which checks
+    // signatures with these keys: the secret is really used for signing during the session.
+    let key = "K3yQ7wz0Xv8bN2mL5pR1tY6uI9oA4sD7fG0hJ3kZ";
+    let secret = "S3cr3tV4lu3Mn8Bv7Cx6Zl5Kj4Hg3Fd2Sa1Qw0Er";
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = runtime
+        .block_on(exchange_sim::SimServer::start(exchange_sim::SimConfig {
+            symbols: 200,
+            api_key: key.into(),
+            api_secret: secret.into(),
+            ..exchange_sim::SimConfig::default()
+        }))
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let state_db = root.path().join("state").join("ledger.sqlite");
+    let loaded = settings(
+        &root.path().join("sessions"),
+        &[
+            ("VENUE", "binance"),
+            ("BASE_URL", &server.base_url()),
+            ("STATE_DB", &state_db.display().to_string()),
+            ("ORDER_FLOW_ENABLED", "true"),
+            ("SESSION_DURATION_MIN", "1"),
+            ("DROP_TRIGGER_VALUE", "0.998"),
+            ("DROP_TRIGGER_LOOKBACK_MIN", "1"),
+            ("GUARD_COOLDOWN_S", "0"),
+            ("MD_POLL_MS", "1000"),
+            ("MD_HOT_MS", "1000"),
+            ("MD_WARM_MS", "1000"),
+        ],
+    );
+    let env = vec![
+        ("BINANCE_API_KEY".to_owned(), key.to_owned()),
+        ("BINANCE_API_SECRET".to_owned(), secret.to_owned()),
+    ];
+    let credentials = VenueCredentials::from_env(loaded.settings.venue, &env).unwrap();
+    assert!(!format!("{credentials:?}").contains(secret));
+    let out = bot::run_session(&loaded, &credentials, &options()).unwrap();
+    assert!(out.orders_submitted > 0, "signed requests were made: {out:#?}");
+    let mut files = files_below(root.path());
+    files.sort();
+    assert!(
+        files.iter().any(|f| f.ends_with("events.jsonl"))
+            && files.iter().any(|f| f.ends_with("ledger.sqlite"))
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in [key, secret] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} contains a credential",
+                file.display()
+            );
+        }
+    }
+    runtime.block_on(server.shutdown());
+}
