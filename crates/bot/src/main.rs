@@ -210,6 +210,8 @@ fn run(flags: &Flags) -> ExitCode {
                 outcome.positions_open,
             );
             let (free, reserved, committed, total) = outcome.budget;
+            let (free, reserved, committed, total) =
+                (free.round_dp(2), reserved.round_dp(2), committed.round_dp(2), total.round_dp(2));
             println!(
                 "money     realized PnL {} USDT | budget free {free} + reserved {reserved} + committed {committed} = {total}",
                 outcome.realized_pnl.round_dp(4)

@@ -101,7 +101,10 @@ fn a_seeded_simulated_session_trades_reports_and_repeats_event_for_event() {
             _ => None,
         })
         .collect();
-    assert!(ends.contains(&("md-feed", "returned")) && ends.contains(&("trading-loop", "returned")), "{ends:?}");
+    assert!(
+        ends.contains(&("md-feed", "returned")) && ends.contains(&("trading-loop", "returned")),
+        "{ends:?}"
+    );
     match &log.records.last().unwrap().event {
         Event::SessionEnded { events_dropped, positions_opened, .. } => {
             assert_eq!((*events_dropped, *positions_opened), (0, out.positions_opened));
