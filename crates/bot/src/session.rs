@@ -293,15 +293,8 @@ impl Body<'_> {
 
         // Supervision: the shutdown coordinator and the watchdog over every task's heartbeat.
         let mut shutdown = ShutdownCoordinator::new(sink.clone());
-        let flush_handle = self.telemetry.clone();
+        // The loop stops taking new intents when it leaves; the other phases are added below.
         shutdown.add_phase("stop_new_intents", Duration::from_secs(1), || async { Ok::<(), String>(()) });
-        shutdown.add_phase("flush_telemetry", Duration::from_secs(5), move || async move {
-            let summary = flush_handle.flush().await;
-            if summary.write_errors > 0 {
-                return Err(format!("{} write errors", summary.write_errors));
-            }
-            Ok(())
-        });
         let _os_signals = if self.options.listen_for_os_signals {
             Some(shutdown.listen_for_os_signals().map_err(|e| BotError::Session(e.to_string()))?)
         } else {
@@ -356,14 +349,16 @@ impl Body<'_> {
         let ledger = Ledger::open(&ledger_path, durability)
             .map_err(|e| BotError::Session(format!("STATE_DB {}: {e}", ledger_path.display())))?;
         let budget_total = s.budget_usdt();
-        let router = OrderRouter::open(
-            router_config(s, budget_total),
-            exchange.clone(),
-            self.clock.clone(),
-            sink.clone(),
-            ledger,
-        )
-        .map_err(|e| BotError::Session(format!("order router: {e}")))?;
+        let router = Arc::new(
+            OrderRouter::open(
+                router_config(s, budget_total),
+                exchange.clone(),
+                self.clock.clone(),
+                sink.clone(),
+                ledger,
+            )
+            .map_err(|e| BotError::Session(format!("order router: {e}")))?,
+        );
         router.set_markets(list.markets.iter().cloned());
         match router.reconcile().await {
             Ok(report) => {
@@ -399,10 +394,12 @@ impl Body<'_> {
         }
         let feed_handle = feed.handle();
         let mut updates = feed_handle.updates();
-        let feed_stop = shutdown.signal();
+        // The feed stops in the shutdown's `stop_market_data` phase (not at the trigger), so its
+        // end is reported inside the shutdown.
+        let (feed_stop_tx, feed_stop_rx) = tokio::sync::oneshot::channel::<()>();
         let feed_task = tokio::spawn(async move {
             let stop_fut = async move {
-                let _ = feed_stop.triggered().await;
+                let _ = feed_stop_rx.await;
             };
             feed.run(stop_fut).await
         });
@@ -538,23 +535,39 @@ impl Body<'_> {
             }
         }
         status.finish();
-        loop_beat.ended(supervisor::TaskEnd::Returned, Some("session ended".to_owned()));
-
-        // Orderly end: no new intents; open orders are canceled at their deadlines by the
-        // router's tracking, bounded here; positions stay (and are reported as open).
-        let _ = trigger_stop.trigger(ExitReason::Requested);
-        if let Ok(Err(e)) = feed_task.await.map_err(|e| BotError::Session(format!("feed task: {e}"))) {
-            tracing::warn!(error = %e, "market-data feed ended with an error");
-        }
-        let settle_limit = Duration::from_secs(s.order_deadline_s.saturating_add(30));
-        match router.track_until_settled(settle_limit).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "orders still active at the end of the session: the ledger keeps them for the next start"
-            ),
-            Err(e) => tracing::warn!(error = %e, "final order tracking failed"),
-        }
         sink.emit(self.funnel_snapshot(true));
+
+        // Orderly end, as shutdown phases (each with a time limit and a SHUTDOWN_PHASE event):
+        // no new intents; the feed and the loop stop; open orders are tracked to their end
+        // (canceled at their deadlines; bounded, what stays active the ledger keeps for the
+        // next start); telemetry is flushed. Positions stay open and are reported as such.
+        let settle_limit = Duration::from_secs(s.order_deadline_s.saturating_add(30));
+        shutdown.add_phase("stop_market_data", Duration::from_secs(10), move || async move {
+            loop_beat.ended(supervisor::TaskEnd::Returned, Some("session ended".to_owned()));
+            let _ = feed_stop_tx.send(());
+            match feed_task.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("the feed ended with an error: {e}")),
+                Err(e) => Err(format!("the feed task failed: {e}")),
+            }
+        });
+        let settle_router = router.clone();
+        shutdown.add_phase("settle_orders", settle_limit + Duration::from_secs(5), move || async move {
+            match settle_router.track_until_settled(settle_limit).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("orders still active: the ledger keeps them for the next start".to_owned()),
+                Err(e) => Err(format!("final order tracking failed: {e}")),
+            }
+        });
+        let flush_handle = self.telemetry.clone();
+        shutdown.add_phase("flush_telemetry", Duration::from_secs(5), move || async move {
+            let summary = flush_handle.flush().await;
+            if summary.write_errors > 0 {
+                return Err(format!("{} write errors", summary.write_errors));
+            }
+            Ok(())
+        });
+        let _ = trigger_stop.trigger(ExitReason::Requested);
         let report = shutdown.run().await;
         let state = router.state();
         let orders_submitted = metrics.count("ORDER_SUBMITTED");
