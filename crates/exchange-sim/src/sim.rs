@@ -444,6 +444,21 @@ fn map_err(
     e.into_exchange_error(operation, None, now, cid)
 }
 
+/// The venue's order for `request` on market `i` (placed by `create_order`, only checked by
+/// `test_order`).
+fn new_order(i: usize, request: &OrderRequest, partial_then_cancel: bool) -> NewOrder {
+    NewOrder {
+        market: i,
+        side: request.side,
+        order_type: request.order_type,
+        quantity: request.quantity,
+        price: request.price,
+        time_in_force: request.time_in_force,
+        client_order_id: request.client_order_id.clone(),
+        partial_then_cancel,
+    }
+}
+
 /// Weights the venue charges, Binance's documented values.
 pub(crate) fn endpoint_weights() -> EndpointWeights {
     EndpointWeights {
@@ -564,16 +579,7 @@ impl Exchange for SimExchange {
             let i = Self::listed_index(&st.market, &request.symbol)
                 .map_err(|e| bad_symbol(&request.symbol, e))?;
             let top = st.market.top(i);
-            let new = NewOrder {
-                market: i,
-                side: request.side,
-                order_type: request.order_type,
-                quantity: request.quantity,
-                price: request.price,
-                time_in_force: request.time_in_force,
-                client_order_id: request.client_order_id.clone(),
-                partial_then_cancel: adm.partial_then_cancel,
-            };
+            let new = new_order(i, request, adm.partial_then_cancel);
             st.venue
                 .place(st.market.spec(i), &top, now, new)
                 .map(|r| Self::order_of(&r))
@@ -593,16 +599,7 @@ impl Exchange for SimExchange {
             let i = Self::listed_index(&st.market, &request.symbol)
                 .map_err(|e| bad_symbol(&request.symbol, e))?;
             let top = st.market.top(i);
-            let new = NewOrder {
-                market: i,
-                side: request.side,
-                order_type: request.order_type,
-                quantity: request.quantity,
-                price: request.price,
-                time_in_force: request.time_in_force,
-                client_order_id: request.client_order_id.clone(),
-                partial_then_cancel: false,
-            };
+            let new = new_order(i, request, false);
             st.venue.test(st.market.spec(i), &top, &new).map_err(|e| map_err(e, "test_order", now, None))
         });
         if !adm.post_delay.is_zero() {
