@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
     /// A key that is not a setting.
-    #[error("unknown setting {key} (from {origin}); known settings: {known}")]
+    #[error("unknown setting {key:?} (from {origin}); known settings: {known}")]
     UnknownKey {
         /// The key as given.
         key: String,

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use fuzz_input::{edits, Dictionary, Edit};
 use proptest::prelude::*;
 use trading_core::Timestamp;
 
@@ -132,141 +133,13 @@ const WEIRD: &[&str] = &[
 const TEXTS: &[&str] =
     &["ÖPEN", "🚀", "\u{fffd}", "\u{202e}", "ｏｐｅｎ", "\0", "\r", "\"", "open,open", "Close"];
 
-/// One edit of an input; positions are taken modulo what the input offers.
-#[derive(Debug, Clone)]
-enum Edit {
-    /// XOR one byte.
-    Flip(usize, u8),
-    /// Delete up to `len` bytes.
-    Delete(usize, usize),
-    /// Insert bytes.
-    Insert(usize, Vec<u8>),
-    /// Cut the input off.
-    Truncate(usize),
-    /// Insert a copy of a byte range right after it.
-    Duplicate(usize, usize),
-    /// Replace the n-th number with a [`WEIRD`] value.
-    Number(usize, usize),
-    /// Repeat the n-th line (duplicate time, out of order).
-    DupLine(usize),
-    /// Swap two lines (times out of order, header not first).
-    SwapLines(usize, usize),
-    /// Replace the n-th cell (comma-separated field) with one of [`TEXTS`].
-    Cell(usize, usize),
-    /// Wrap the n-th number in nested arrays of the given depth.
-    Nest(usize, usize),
-}
+/// The mutator's vocabulary: OHLCV's own hostile numbers, dates and cells (no JSON keys: the
+/// OHLCV JSON layout is arrays).
+const DICT: Dictionary = Dictionary { values: WEIRD, keys: &[], texts: TEXTS };
 
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), 1..=255u8).prop_map(|(p, b)| Edit::Flip(p, b)),
-        (any::<usize>(), 1..64usize).prop_map(|(p, n)| Edit::Delete(p, n)),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8)).prop_map(|(p, b)| Edit::Insert(p, b)),
-        any::<usize>().prop_map(Edit::Truncate),
-        (any::<usize>(), 1..200usize).prop_map(|(p, n)| Edit::Duplicate(p, n)),
-        (any::<usize>(), any::<usize>()).prop_map(|(p, w)| Edit::Number(p, w)),
-        (any::<usize>(), any::<usize>()).prop_map(|(p, w)| Edit::Number(p, w)),
-        any::<usize>().prop_map(Edit::DupLine),
-        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
-        (any::<usize>(), any::<usize>()).prop_map(|(p, t)| Edit::Cell(p, t)),
-        (any::<usize>(), 1..300usize).prop_map(|(p, d)| Edit::Nest(p, d)),
-    ]
-}
-
-/// Byte spans of the numbers in `b` (digits with sign, point and exponent).
-fn numbers(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = if i > 0 && b[i - 1] == b'-' { i - 1 } else { i };
-            let mut end = i;
-            while end < b.len() && (b[end].is_ascii_digit() || b".eE+-".contains(&b[end])) {
-                end += 1;
-            }
-            out.push((start, end));
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Byte spans of the cells (between commas and line ends).
-fn cells(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, c) in b.iter().enumerate() {
-        if *c == b',' || *c == b'\n' {
-            out.push((start, i));
-            start = i + 1;
-        }
-    }
-    out.push((start, b.len()));
-    out
-}
-
+/// A seed file with `edits` applied (the shared mutator of `fuzz-input`).
 fn apply(input: &str, edits: &[Edit]) -> Vec<u8> {
-    let mut b = input.as_bytes().to_vec();
-    for e in edits {
-        let at = |p: usize, len: usize| if len == 0 { 0 } else { p % (len + 1) };
-        match e {
-            Edit::Flip(p, x) if !b.is_empty() => {
-                let i = p % b.len();
-                b[i] ^= x;
-            }
-            Edit::Flip(..) => {}
-            Edit::Delete(p, n) => {
-                let i = at(*p, b.len());
-                let end = (i + n).min(b.len());
-                b.drain(i..end);
-            }
-            Edit::Insert(p, bytes) => {
-                let i = at(*p, b.len());
-                b.splice(i..i, bytes.iter().copied());
-            }
-            Edit::Truncate(p) => b.truncate(at(*p, b.len())),
-            Edit::Duplicate(p, n) => {
-                let i = at(*p, b.len());
-                let end = (i + n).min(b.len());
-                let copy = b[i..end].to_vec();
-                b.splice(end..end, copy);
-            }
-            Edit::Number(p, w) => {
-                let spans = numbers(&b);
-                if let Some(&(s, e)) = spans.get(p % spans.len().max(1)) {
-                    b.splice(s..e, WEIRD[w % WEIRD.len()].bytes());
-                }
-            }
-            Edit::DupLine(p) => {
-                let mut lines: Vec<Vec<u8>> = b.split(|c| *c == b'\n').map(<[u8]>::to_vec).collect();
-                let i = p % lines.len();
-                lines.insert(i, lines[i].clone());
-                b = lines.join(&b'\n');
-            }
-            Edit::SwapLines(x, y) => {
-                let mut lines: Vec<Vec<u8>> = b.split(|c| *c == b'\n').map(<[u8]>::to_vec).collect();
-                let n = lines.len();
-                lines.swap(x % n, y % n);
-                b = lines.join(&b'\n');
-            }
-            Edit::Cell(p, t) => {
-                let spans = cells(&b);
-                let (s, e) = spans[p % spans.len()];
-                b.splice(s..e, TEXTS[t % TEXTS.len()].bytes());
-            }
-            Edit::Nest(p, d) => {
-                let spans = numbers(&b);
-                if let Some(&(s, e)) = spans.get(p % spans.len().max(1)) {
-                    let text =
-                        format!("{}{}{}", "[".repeat(*d), String::from_utf8_lossy(&b[s..e]), "]".repeat(*d));
-                    b.splice(s..e, text.into_bytes());
-                }
-            }
-        }
-    }
-    b
+    fuzz_input::apply(input.as_bytes(), edits, &DICT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,7 +219,7 @@ proptest! {
     /// ranges and lines, swapped lines, weird numbers and cells, deep nesting, non-UTF-8
     /// bytes), written to a file and read with `load_ohlcv`.
     #[test]
-    fn fuzz_ohlcv_mutated_files(pick in any::<usize>(), edits in proptest::collection::vec(edit(), 1..6)) {
+    fn fuzz_ohlcv_mutated_files(pick in any::<usize>(), edits in edits()) {
         let seeds = seeds();
         check_file(&apply(&seeds[pick % seeds.len()], &edits));
     }
@@ -367,6 +240,4 @@ fn fuzz_ohlcv_seeds_read_and_mutator_changes_them() {
     let row = "60000,1,2,0.5,1.5,10";
     assert_eq!(apply(row, &[Edit::Number(1, 3)]), b"60000,1e400,2,0.5,1.5,10");
     assert_eq!(apply(row, &[Edit::Cell(0, 1)]), "🚀,1,2,0.5,1.5,10".as_bytes());
-    assert_eq!(apply("a\nb", &[Edit::SwapLines(0, 1)]), b"b\na");
-    assert_eq!(apply("a\nb", &[Edit::DupLine(1)]), b"a\nb\nb");
 }

@@ -9,6 +9,7 @@
 
 use std::io::Write;
 
+use fuzz_input::{edits, Dictionary, Edit};
 use proptest::prelude::*;
 use trading_core::Timestamp;
 
@@ -36,40 +37,11 @@ fn real_lines() -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Mutations of a real line
+// Mutations of a real line (the shared mutator of `fuzz-input`)
 
-/// Replacements for a number or a value: huge, negative, zero, NaN-like, exponent forms,
-/// wrong types.
-const WEIRD: &[&str] = &[
-    "0",
-    "-0",
-    "-1",
-    "-0.00000001",
-    "1e400",
-    "-1e400",
-    "1E+30",
-    "1e-30",
-    "NaN",
-    "Infinity",
-    "-Infinity",
-    "99999999999999999999999999999999999999",
-    "0.00000000000000000000000000000000000001",
-    "79228162514264337593543950336",
-    "-9223372036854775809",
-    "9223372036854775807",
-    "18446744073709551616",
-    "\"\"",
-    "\"NaN\"",
-    "\"1e5\"",
-    "\"-0.00000000\"",
-    "\"79228162514264337593543950335.5\"",
-    "\"0x10\"",
-    "\" 1\"",
-    "null",
-    "true",
-    "[]",
-    "{}",
-];
+/// The mutator's vocabulary: hostile JSON values and strings, and the envelope's and common
+/// payloads' keys.
+const DICT: Dictionary = Dictionary::json(KEYS);
 
 /// Keys of the envelope and of common payloads, inserted again (duplicate keys) with a weird
 /// value.
@@ -120,161 +92,9 @@ const KEYS: &[&str] = &[
     "msg",
 ];
 
-/// Non-ASCII and hostile string contents (symbols, assets, ids, messages).
-const STRINGS: &[&str] = &[
-    "币安人生USDT",
-    "BTC\\u0000USDT",
-    "ÄÖÜ",
-    "🚀USDT",
-    "\u{fffd}",
-    "BTC\u{202e}USDT",
-    "ＢＴＣＵＳＤＴ",
-    "\\ud800",
-    "",
-    " ",
-    "BTCUSDT\\\"",
-];
-
-/// One edit of an input; positions are taken modulo what the input offers.
-#[derive(Debug, Clone)]
-enum Edit {
-    /// XOR one byte.
-    Flip(usize, u8),
-    /// Delete up to `len` bytes.
-    Delete(usize, usize),
-    /// Insert bytes.
-    Insert(usize, Vec<u8>),
-    /// Cut the input off.
-    Truncate(usize),
-    /// Insert a copy of a byte range right after it (duplicate keys, elements, rows).
-    Duplicate(usize, usize),
-    /// Replace the n-th number with a [`WEIRD`] value.
-    Number(usize, usize),
-    /// Insert `"KEY": WEIRD` at the start of the n-th object.
-    Key(usize, usize, usize),
-    /// Replace the n-th number with nested arrays and objects of the given depth.
-    Nest(usize, usize),
-    /// Replace the contents of the n-th string with one of [`STRINGS`].
-    Text(usize, usize),
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), 1..=255u8).prop_map(|(p, b)| Edit::Flip(p, b)),
-        (any::<usize>(), 1..64usize).prop_map(|(p, n)| Edit::Delete(p, n)),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8)).prop_map(|(p, b)| Edit::Insert(p, b)),
-        any::<usize>().prop_map(Edit::Truncate),
-        (any::<usize>(), 1..200usize).prop_map(|(p, n)| Edit::Duplicate(p, n)),
-        (any::<usize>(), any::<usize>()).prop_map(|(p, w)| Edit::Number(p, w)),
-        (any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(p, k, w)| Edit::Key(p, k, w)),
-        (any::<usize>(), 1..300usize).prop_map(|(p, d)| Edit::Nest(p, d)),
-        (any::<usize>(), any::<usize>()).prop_map(|(p, s)| Edit::Text(p, s)),
-    ]
-}
-
-/// Byte spans of the numbers in `b` (digits with sign, point and exponent).
-fn numbers(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = if i > 0 && b[i - 1] == b'-' { i - 1 } else { i };
-            let mut end = i;
-            while end < b.len() && (b[end].is_ascii_digit() || b".eE+-".contains(&b[end])) {
-                end += 1;
-            }
-            out.push((start, end));
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Byte spans of the contents of the JSON strings in `b` (between the quotes).
-fn strings(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'"' {
-            let start = i + 1;
-            let mut end = start;
-            while end < b.len() && b[end] != b'"' {
-                end += if b[end] == b'\\' { 2 } else { 1 };
-            }
-            let end = end.min(b.len());
-            out.push((start, end));
-            i = end + 1;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-fn nested(depth: usize) -> String {
-    let open: String = (0..depth).map(|i| if i % 2 == 0 { "[" } else { "{\"a\":" }).collect();
-    let close: String = (0..depth).rev().map(|i| if i % 2 == 0 { "]" } else { "}" }).collect();
-    format!("{open}1{close}")
-}
-
+/// A real line with `edits` applied.
 fn apply(input: &str, edits: &[Edit]) -> String {
-    let mut b = input.as_bytes().to_vec();
-    for e in edits {
-        let at = |p: usize, len: usize| if len == 0 { 0 } else { p % (len + 1) };
-        match e {
-            Edit::Flip(p, x) if !b.is_empty() => {
-                let i = p % b.len();
-                b[i] ^= x;
-            }
-            Edit::Flip(..) => {}
-            Edit::Delete(p, n) => {
-                let i = at(*p, b.len());
-                let end = (i + n).min(b.len());
-                b.drain(i..end);
-            }
-            Edit::Insert(p, bytes) => {
-                let i = at(*p, b.len());
-                b.splice(i..i, bytes.iter().copied());
-            }
-            Edit::Truncate(p) => b.truncate(at(*p, b.len())),
-            Edit::Duplicate(p, n) => {
-                let i = at(*p, b.len());
-                let end = (i + n).min(b.len());
-                let copy = b[i..end].to_vec();
-                b.splice(end..end, copy);
-            }
-            Edit::Number(p, w) => {
-                let spans = numbers(&b);
-                if let Some(&(s, e)) = spans.get(p % spans.len().max(1)) {
-                    b.splice(s..e, WEIRD[w % WEIRD.len()].bytes());
-                }
-            }
-            Edit::Key(p, k, w) => {
-                let objects: Vec<usize> = (0..b.len()).filter(|&i| b[i] == b'{').collect();
-                if let Some(&o) = objects.get(p % objects.len().max(1)) {
-                    let empty = b[o + 1..].iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'}');
-                    let sep = if empty { "" } else { "," };
-                    let ins = format!("\"{}\":{}{sep}", KEYS[k % KEYS.len()], WEIRD[w % WEIRD.len()]);
-                    b.splice(o + 1..o + 1, ins.bytes());
-                }
-            }
-            Edit::Nest(p, d) => {
-                let spans = numbers(&b);
-                if let Some(&(s, e)) = spans.get(p % spans.len().max(1)) {
-                    b.splice(s..e, nested(*d).bytes());
-                }
-            }
-            Edit::Text(p, t) => {
-                let spans = strings(&b);
-                if let Some(&(s, e)) = spans.get(p % spans.len().max(1)) {
-                    b.splice(s..e, STRINGS[t % STRINGS.len()].bytes());
-                }
-            }
-        }
-    }
-    String::from_utf8_lossy(&b).into_owned()
+    fuzz_input::apply_str(input, edits, &DICT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,7 +147,7 @@ proptest! {
     /// strings): every other line reads back unchanged, the mutated one is read or reported
     /// with its line number. Read from a real file with `read_events`.
     #[test]
-    fn fuzz_events_mutated_line(pick in any::<usize>(), edits in proptest::collection::vec(edit(), 1..6)) {
+    fn fuzz_events_mutated_line(pick in any::<usize>(), edits in edits()) {
         let lines = real_lines();
         let j = pick % lines.len();
         // One line stays one line: a newline the edits bring in becomes a space.
