@@ -8,14 +8,17 @@
 //!   simulated exchange: 24 simulated hours of 130 symbols in seconds, then the report. The
 //!   bot's exit code is passed through unchanged.
 //! - `cargo xtask report DIR`: rebuilds a session's `report.md` and charts from `events.jsonl`.
-//! - `cargo xtask bench [-p PACKAGE]`: the criterion benchmarks; `cargo xtask bench feed`: the
-//!   market-data feed table (md-feed's `feed_bench --table`).
+//! - `cargo xtask bench [criterion|feed|session] [-p PACKAGE]`: the project's benchmarks (the
+//!   criterion benches, the market-data feed table, the 24-hour sessions' wall time and peak
+//!   RSS) printed as one table, each figure against a baseline measured in the same run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+
+mod bench;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Project automation for the drop-bot workspace")]
@@ -45,10 +48,11 @@ enum Cmd {
         /// The session directory.
         dir: PathBuf,
     },
-    /// Run the criterion benchmarks (all packages, or one with -p); `bench feed` runs the
-    /// market-data feed benchmark table against the simulator's HTTP server.
+    /// Run the benchmarks and print one table: the criterion benches (all packages, or one with
+    /// -p), the market-data feed table against the simulator's HTTP server, and release
+    /// sessions of 24 simulated hours (130 and 2000 symbols: wall time, peak RSS).
     Bench {
-        /// `feed`: the feed benchmark (md-feed's `feed_bench --table`).
+        /// Only one suite: `criterion`, `feed` or `session`.
         target: Option<String>,
         /// Only this package.
         #[arg(short, long)]
@@ -91,19 +95,16 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("{summary}");
             Ok(())
         }
-        Cmd::Bench { target: Some(t), .. } if t == "feed" => cargo(
-            &root,
-            &["run", "--release", "--quiet", "-p", "md-feed", "--example", "feed_bench", "--", "--table"],
-            &[],
-        ),
-        Cmd::Bench { target: Some(t), .. } => bail!("unknown benchmark `{t}` (known: feed)"),
-        Cmd::Bench { package, .. } => {
-            let mut args = vec!["bench"];
-            match package.as_deref() {
-                Some(p) => args.extend(["-p", p]),
-                None => args.push("--workspace"),
-            }
-            cargo(&root, &args, &[])
+        Cmd::Bench { target, package } => {
+            let suites = match target.as_deref() {
+                None if package.is_some() => bench::Suites::Criterion,
+                None => bench::Suites::All,
+                Some("criterion") => bench::Suites::Criterion,
+                Some("feed") => bench::Suites::Feed,
+                Some("session") => bench::Suites::Session,
+                Some(t) => bail!("unknown benchmark suite `{t}` (known: criterion, feed, session)"),
+            };
+            bench::run(&root, suites, package.as_deref())
         }
     }
 }
