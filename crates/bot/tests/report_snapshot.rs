@@ -32,7 +32,8 @@ fn the_report_of_a_fixed_seeded_session() {
 
     let report = std::fs::read_to_string(out.dir.join("report.md")).unwrap();
     let name = out.dir.file_name().unwrap().to_string_lossy().into_owned();
-    let normalized = report.replace(&name, "session_<run>").replace(&dir.display().to_string(), "<SESSION_DIR>");
+    let normalized =
+        report.replace(&name, "session_<run>").replace(&dir.display().to_string(), "<SESSION_DIR>");
     // The charts the report links to exist.
     let mut charts: Vec<String> = std::fs::read_dir(out.dir.join("charts"))
         .unwrap()

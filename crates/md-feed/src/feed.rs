@@ -872,6 +872,7 @@ impl Feed {
     ) {
         self.seq += 1;
         self.cycles.record(report.duration);
+        self.health.cycles.record(report.duration);
         let s = &mut self.summary;
         s.cycles += 1;
         s.overruns += u64::from(report.overrun);
@@ -933,6 +934,11 @@ impl Feed {
             skipped_symbols: count(|s| s.skipped),
             degraded_symbols: count(|s| s.degraded.is_some()),
             weight_used: h.weight,
+            cycles: h.cycles.count(),
+            cycle_p50_ms: h.cycles.quantile(0.5),
+            cycle_p95_ms: h.cycles.quantile(0.95),
+            cycle_p99_ms: h.cycles.quantile(0.99),
+            cycle_max_ms: h.cycles.max(),
         });
         self.health.reset();
         self.health_started = Instant::now();

@@ -36,7 +36,6 @@ impl Millis {
         self.0.as_ref().map_or(0, |h| h.max() / 1000)
     }
 
-    #[cfg(test)]
     pub(crate) fn count(&self) -> u64 {
         self.0.as_ref().map_or(0, Histogram::len)
     }
@@ -55,11 +54,13 @@ pub(crate) struct HealthWindow {
     pub(crate) succeeded: u64,
     pub(crate) weight: u64,
     pub(crate) latency: Millis,
+    /// Every cycle that finished in the window (the report's cycle percentiles).
+    pub(crate) cycles: Millis,
 }
 
 impl HealthWindow {
     pub(crate) fn new() -> Self {
-        HealthWindow { requests: 0, succeeded: 0, weight: 0, latency: Millis::new() }
+        HealthWindow { requests: 0, succeeded: 0, weight: 0, latency: Millis::new(), cycles: Millis::new() }
     }
 
     pub(crate) fn success_rate(&self) -> Decimal {
@@ -74,6 +75,7 @@ impl HealthWindow {
         self.succeeded = 0;
         self.weight = 0;
         self.latency.reset();
+        self.cycles.reset();
     }
 }
 

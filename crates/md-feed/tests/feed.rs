@@ -538,13 +538,29 @@ async fn tiers_follow_marks_and_health_reports_percentiles() {
         .into_iter()
         .filter_map(|e| match e {
             Event::MdHealth {
-                requests, success_rate, stale_symbols, weight_used, latency_p99_ms, ..
-            } => Some((requests, success_rate, stale_symbols, weight_used, latency_p99_ms)),
+                requests,
+                success_rate,
+                stale_symbols,
+                weight_used,
+                latency_p99_ms,
+                cycles,
+                cycle_max_ms,
+                ..
+            } => Some((
+                requests,
+                success_rate,
+                stale_symbols,
+                weight_used,
+                latency_p99_ms,
+                cycles,
+                cycle_max_ms,
+            )),
             _ => None,
         })
         .collect();
-    // Probe + 3 cycles, one bulk request each at weight 4, all fresh, answered at once.
-    assert_eq!(health, vec![(4, Decimal::ONE, 0, 16, 0)]);
+    // Probe + 3 cycles, one bulk request each at weight 4, all fresh, answered at once; the
+    // window counts its 3 cycles (each instant on paused time).
+    assert_eq!(health, vec![(4, Decimal::ONE, 0, 16, 0, 3, 0)]);
     let age = handle.store().age(&watch[1], clock.now()).unwrap();
     assert_eq!(age, Duration::ZERO, "updated by the last cycle");
 }

@@ -211,6 +211,26 @@ pub struct HealthSummary {
     pub degraded_last: u32,
     /// Weight spent over all windows.
     pub weight_used: u64,
+    /// Durations of every cycle (not only the overruns), from the windows that measured them;
+    /// `None` for files written before `MD_HEALTH` carried cycles.
+    pub cycle: Option<HealthCycles>,
+}
+
+/// Cycle durations of all cycles, aggregated over the `MD_HEALTH` windows. Windows report
+/// percentiles, which cannot be merged exactly: the typical p50 is the median of the windows'
+/// p50s, the p95 and p99 are the worst window's, the max is the longest cycle of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCycles {
+    /// Cycles in the windows (the last, partial window of a session is not reported).
+    pub cycles: u64,
+    /// Median of the windows' p50s.
+    pub typical_p50_ms: u64,
+    /// Highest p95 of any window.
+    pub worst_p95_ms: u64,
+    /// Highest p99 of any window.
+    pub worst_p99_ms: u64,
+    /// Longest cycle.
+    pub max_ms: u64,
 }
 
 /// A symbol on the skip list.
@@ -705,6 +725,8 @@ struct HealthSample {
     skipped: u32,
     degraded: u32,
     weight: u64,
+    /// `(cycles, p50, p95, p99, max)` of the window's cycles.
+    cycles: (u64, u64, u64, u64, u64),
 }
 
 /// Market-data events, accumulated (the overrun list grows with the overruns).
@@ -766,6 +788,11 @@ impl MdAcc {
                 skipped_symbols,
                 degraded_symbols,
                 weight_used,
+                cycles,
+                cycle_p50_ms,
+                cycle_p95_ms,
+                cycle_p99_ms,
+                cycle_max_ms,
                 ..
             } => health.push(HealthSample {
                 requests: *requests,
@@ -776,6 +803,7 @@ impl MdAcc {
                 skipped: *skipped_symbols,
                 degraded: *degraded_symbols,
                 weight: *weight_used,
+                cycles: (*cycles, *cycle_p50_ms, *cycle_p95_ms, *cycle_p99_ms, *cycle_max_ms),
             }),
             Event::SymbolSkipped { symbol, reason } => {
                 md.skipped.push(Skipped { symbol: symbol.to_string(), reason: reason.clone(), at: r.ts });
@@ -848,10 +876,29 @@ impl MdAcc {
                 skipped_first_last: (health[0].skipped, health[health.len() - 1].skipped),
                 degraded_last: health[health.len() - 1].degraded,
                 weight_used: health.iter().map(|h| h.weight).sum(),
+                cycle: health_cycles(&health),
             });
         }
         md
     }
+}
+
+/// The cycle durations of the windows that measured cycles, aggregated.
+fn health_cycles(health: &[HealthSample]) -> Option<HealthCycles> {
+    let windows: Vec<(u64, u64, u64, u64, u64)> =
+        health.iter().map(|h| h.cycles).filter(|c| c.0 > 0).collect();
+    if windows.is_empty() {
+        return None;
+    }
+    let mut p50s: Vec<u64> = windows.iter().map(|w| w.1).collect();
+    p50s.sort_unstable();
+    Some(HealthCycles {
+        cycles: windows.iter().map(|w| w.0).sum(),
+        typical_p50_ms: p50s[p50s.len() / 2],
+        worst_p95_ms: windows.iter().map(|w| w.2).max().unwrap_or(0),
+        worst_p99_ms: windows.iter().map(|w| w.3).max().unwrap_or(0),
+        max_ms: windows.iter().map(|w| w.4).max().unwrap_or(0),
+    })
 }
 
 /// Bucket upper bounds of `cycle / target` in tenths, with labels.
@@ -1660,10 +1707,14 @@ fn round_up(ms: u64, step: u64) -> u64 {
     ms.div_ceil(step).saturating_mul(step)
 }
 
-/// The 95th percentile of all cycles of the session, estimated: the cycles within the target
-/// write no event, so they count as taking the target; the overrun cycles count with their
-/// measured durations. `None` without a known target or duration.
+/// The 95th percentile of all cycles of the session: measured, the worst `MD_HEALTH` window's
+/// p95, when the feed reported cycle durations; otherwise estimated: the cycles within the
+/// target write no event, so they count as taking the target, and the overrun cycles count with
+/// their measured durations. `None` without a known target or duration.
 pub fn estimated_cycle_p95(md: &MarketData) -> Option<u64> {
+    if let Some(cycle) = md.health.as_ref().and_then(|h| h.cycle) {
+        return Some(cycle.worst_p95_ms);
+    }
     let target = md.target_ms?;
     let overruns = md.overruns.len() as u64;
     let total = md.estimated_cycles?.max(overruns);
@@ -1696,9 +1747,13 @@ pub fn supported_poll_ms(md: &MarketData) -> Option<(u64, String)> {
     }
     let cycles = md.estimated_cycles.unwrap_or(0);
     let count = md.overruns.len();
-    let measured = format!(
-        "{count} of ~{cycles} cycles overran and the p95 of all cycles is {p95} ms (cycles within the target counted at the target)"
-    );
+    let how = if md.health.as_ref().and_then(|h| h.cycle).is_some() {
+        "the worst MD_HEALTH window's p95"
+    } else {
+        "cycles within the target counted at the target"
+    };
+    let measured =
+        format!("{count} of ~{cycles} cycles overran and the p95 of all cycles is {p95} ms ({how})");
     let why = match (p95 > target, achievable > target) {
         (true, true) => format!("{measured}; the start-up check computed {achievable} ms"),
         (true, false) => measured,
@@ -1857,11 +1912,17 @@ fn checks(
     });
     out.push(match md.target_ms.filter(|_| md.observed) {
         Some(target) => {
-            let worst = md.overrun_cycle.map_or(0, |p| p.max);
-            let measured = if worst == 0 {
-                "no cycle over the target".to_owned()
-            } else {
-                format!("longest cycle {}", ms(worst))
+            let all = md.health.as_ref().and_then(|h| h.cycle);
+            let worst = md.overrun_cycle.map_or(0, |p| p.max).max(all.map_or(0, |c| c.max_ms));
+            let measured = match all {
+                Some(c) => format!(
+                    "longest cycle {} (p50 {} over {} cycles)",
+                    ms(worst),
+                    ms(c.typical_p50_ms),
+                    c.cycles
+                ),
+                None if worst == 0 => "no cycle over the target".to_owned(),
+                None => format!("longest cycle {}", ms(worst)),
             };
             check(
                 "Cycle duration within MD_POLL_MS +- 0.5 s",
@@ -2325,6 +2386,46 @@ mod tests {
     }
 
     #[test]
+    fn cycles_of_every_window_are_summed_and_their_percentiles_aggregated() {
+        let health = |cycles, p50, p95, max| Event::MdHealth {
+            requests: 10,
+            success_rate: dec!(1),
+            latency_p50_ms: 10,
+            latency_p95_ms: 20,
+            latency_p99_ms: 30,
+            stale_symbols: 0,
+            skipped_symbols: 0,
+            degraded_symbols: 0,
+            weight_used: 4,
+            cycles,
+            cycle_p50_ms: p50,
+            cycle_p95_ms: p95,
+            cycle_p99_ms: p95 + 1,
+            cycle_max_ms: max,
+        };
+        let a = run(vec![
+            (1, health(40, 300, 900, 1_000)),
+            (2, health(0, 0, 0, 0)),
+            (3, health(38, 500, 1_700, 2_100)),
+        ]);
+        let cycle = a.market_data.health.as_ref().unwrap().cycle.unwrap();
+        assert_eq!(
+            cycle,
+            HealthCycles {
+                cycles: 78,
+                typical_p50_ms: 500,
+                worst_p95_ms: 1_700,
+                worst_p99_ms: 1_701,
+                max_ms: 2_100
+            }
+        );
+        assert_eq!(estimated_cycle_p95(&a.market_data), Some(1_700), "measured, not estimated");
+        // A file from before MD_HEALTH carried cycles: nothing measured, the estimate stands.
+        let old = run(vec![(1, health(0, 0, 0, 0))]);
+        assert_eq!(old.market_data.health.as_ref().unwrap().cycle, None);
+    }
+
+    #[test]
     fn success_rate_must_be_above_95_percent_weighted_by_requests() {
         let health = |requests, rate| Event::MdHealth {
             requests,
@@ -2336,6 +2437,11 @@ mod tests {
             skipped_symbols: 0,
             degraded_symbols: 0,
             weight_used: 4,
+            cycles: 0,
+            cycle_p50_ms: 0,
+            cycle_p95_ms: 0,
+            cycle_p99_ms: 0,
+            cycle_max_ms: 0,
         };
         let status = |a: &Analysis| {
             a.checks.iter().find(|c| c.name.starts_with("Market-data success")).unwrap().status

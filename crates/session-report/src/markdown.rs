@@ -221,9 +221,29 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
     } else {
         let _ = writeln!(out, "| Start-up check | no FEED_FEASIBILITY event |");
     }
+    let measured = md.health.as_ref().and_then(|h| h.cycle);
     let cycles =
         md.estimated_cycles.filter(|_| md.observed).map_or("unknown".to_owned(), |c| format!("~{c}"));
-    let _ = writeln!(out, "| Cycles (estimated) | {cycles} |");
+    match measured {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "| Cycles | {} measured in MD_HEALTH windows ({cycles} over the session) |",
+                c.cycles
+            );
+            let _ = writeln!(
+                out,
+                "| Cycle duration, all cycles | p50 {} (typical window), p95 {}, p99 {} (worst window), max {} |",
+                ms(c.typical_p50_ms),
+                ms(c.worst_p95_ms),
+                ms(c.worst_p99_ms),
+                ms(c.max_ms)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "| Cycles (estimated) | {cycles} |");
+        }
+    }
     if md.observed {
         let _ = writeln!(out, "| Overrun cycles | {} |", md.overruns.len());
     } else {
@@ -240,7 +260,7 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
             ms(p.max),
             ms(p.mean)
         );
-        if let Some(p95) = estimated_cycle_p95(md) {
+        if let Some(p95) = estimated_cycle_p95(md).filter(|_| measured.is_none()) {
             let _ = writeln!(
                 out,
                 "| Estimated p95 of all cycles | {} (cycles within the target counted at the target) |",
@@ -258,6 +278,12 @@ fn market_data(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
             out,
             "**No market-data event in this session** (no FEED_FEASIBILITY, MD_HEALTH or MD_POLL_OVERRUN): \
              the feed's performance was not measured; the target above comes from the configuration.\n"
+        );
+    } else if measured.is_some() {
+        let _ = writeln!(
+            out,
+            "Every cycle's duration is measured by the feed and summarised per MD_HEALTH window; each \
+             overrun is also an MD_POLL_OVERRUN event with its slowest symbol.\n"
         );
     } else {
         let _ = writeln!(

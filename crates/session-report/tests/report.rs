@@ -413,6 +413,12 @@ async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
         }
         if t >= next_health {
             next_health += 60_000;
+            // The quiet session's feed measures every cycle (MD_HEALTH with cycles); the trading
+            // one is an older file without them (the report falls back to the overruns).
+            let cycles = match kind {
+                Kind::Quiet => (30, 310, 420, 480, 510),
+                Kind::Trading => (0, 0, 0, 0, 0),
+            };
             let (rate, p50, p99) = match kind {
                 Kind::Quiet => (dec!(0.999), 40, 120),
                 Kind::Trading => {
@@ -429,6 +435,11 @@ async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
                 skipped_symbols: u32::from(kind == Kind::Trading),
                 degraded_symbols: 0,
                 weight_used: 40 * 24,
+                cycles: cycles.0,
+                cycle_p50_ms: cycles.1,
+                cycle_p95_ms: cycles.2,
+                cycle_p99_ms: cycles.3,
+                cycle_max_ms: cycles.4,
             });
         }
         if t >= next_funnel {

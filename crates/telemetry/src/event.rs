@@ -103,6 +103,21 @@ pub enum Event {
         degraded_symbols: u32,
         /// Request weight the feed spent in the health window.
         weight_used: u64,
+        /// Cycles that finished in the health window (0 in files written before this field).
+        #[serde(default)]
+        cycles: u64,
+        /// Median cycle duration in the window: every cycle, not only the overruns.
+        #[serde(default)]
+        cycle_p50_ms: u64,
+        /// 95th percentile cycle duration in the window.
+        #[serde(default)]
+        cycle_p95_ms: u64,
+        /// 99th percentile cycle duration in the window.
+        #[serde(default)]
+        cycle_p99_ms: u64,
+        /// Longest cycle in the window.
+        #[serde(default)]
+        cycle_max_ms: u64,
     },
     /// The start-up feasibility check: can the configured interval be met for this watchlist
     /// with the venue's weight budget, the endpoint weights and the measured latency?

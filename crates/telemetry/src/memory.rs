@@ -68,6 +68,11 @@ pub fn sample_events() -> Vec<Event> {
             skipped_symbols: 3,
             degraded_symbols: 1,
             weight_used: 3_200,
+            cycles: 40,
+            cycle_p50_ms: 1_210,
+            cycle_p95_ms: 1_480,
+            cycle_p99_ms: 1_930,
+            cycle_max_ms: 2_050,
         },
         Event::FeedFeasibility {
             feasible: false,
