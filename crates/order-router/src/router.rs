@@ -122,7 +122,8 @@ pub fn tracking_interval(
 /// One finding of [`OrderRouter::reconcile`] (also emitted as `RECONCILED`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// `order_filled_while_down`, `order_ended_while_down`, `order_unknown_to_venue`,
+    /// `order_filled_while_down`, `order_ended_while_down`, `order_settled_on_start`,
+    /// `order_unknown_to_venue`,
     /// `unknown_open_order`, `fill_recovered`, `foreign_fill`, `fills_unavailable`,
     /// `balance_drift`, `unresolved`.
     pub kind: &'static str,
@@ -978,7 +979,18 @@ impl OrderRouter {
             let cid = &rec.client_order_id;
             let before = (rec.state, rec.filled_quantity);
             if rec.state.is_terminal() {
+                // Ended before the stop, its settlement (fees, fills, position) never committed.
                 self.settle(cid).await?;
+                findings.push(Finding {
+                    kind: "order_settled_on_start",
+                    symbol: Some(rec.intent.symbol.clone()),
+                    client_order_id: Some(cid.clone()),
+                    detail: format!(
+                        "ended {} with {} filled before the stop, settled now",
+                        rec.state, rec.filled_quantity
+                    ),
+                    blocks_trading: false,
+                });
                 continue;
             }
             let sent_at = rec.sent_at.unwrap_or(rec.created_at);
