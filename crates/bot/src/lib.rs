@@ -17,6 +17,7 @@
 //! ```
 
 mod error;
+mod failpoint;
 mod metrics;
 mod preflight;
 mod progress;
@@ -26,6 +27,7 @@ mod venue;
 mod wiring;
 
 pub use error::{BotError, SettingsError};
+pub use failpoint::{Failpoints, AFTER_RECONCILE, FAILPOINT_ENV};
 pub use metrics::{serve as serve_metrics, Metrics, MetricsSink};
 pub use preflight::{run as preflight, run_async as preflight_async, Check, CheckStatus, Preflight};
 pub use progress::{Status, StatusSnapshot};

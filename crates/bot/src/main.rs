@@ -189,11 +189,23 @@ fn run(flags: &Flags) -> ExitCode {
         Ok(v) => v,
         Err(code) => return code,
     };
+    // A testing aid, not a setting (never in the config snapshot): see `bot::Failpoints`.
+    let failpoints = match std::env::var(bot::FAILPOINT_ENV) {
+        Ok(spec) => match bot::Failpoints::parse(&spec) {
+            Ok(fp) => Some(std::sync::Arc::new(fp)),
+            Err(e) => {
+                eprintln!("bot: invalid settings: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => None,
+    };
     let options = SessionOptions {
         terminal: std::io::stderr().is_terminal(),
         listen_for_os_signals: true,
         debug_trace: std::env::var(telemetry::DEBUG_TRACE_ENV).ok(),
         write_report: true,
+        failpoints,
     };
     match bot::run_session(&loaded, &credentials, &options) {
         Ok(outcome) => {

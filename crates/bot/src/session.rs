@@ -43,6 +43,9 @@ pub struct SessionOptions {
     pub debug_trace: Option<String>,
     /// Build `report.md` and the charts at the end.
     pub write_report: bool,
+    /// A testing aid for crash-restart tests (`BOT_FAILPOINT`, see [`crate::Failpoints`]): stop
+    /// at a named point of the order flow. `None` in every real run.
+    pub failpoints: Option<Arc<crate::Failpoints>>,
 }
 
 /// What a session did: the headline figures printed at the end, and what tests check.
@@ -357,6 +360,10 @@ impl Body<'_> {
                 sink.clone(),
                 ledger,
             )
+            .map(|r| match &self.options.failpoints {
+                Some(fp) => r.with_failpoint_hook(fp.router_hook()),
+                None => r,
+            })
             .map_err(|e| BotError::Session(format!("order router: {e}")))?,
         );
         router.set_markets(list.markets.iter().cloned());
@@ -367,6 +374,9 @@ impl Body<'_> {
                 }
             }
             Err(e) => tracing::error!(error = %e, "reconciliation failed: deciding only, no orders"),
+        }
+        if let Some(fp) = &self.options.failpoints {
+            fp.pass(crate::AFTER_RECONCILE, &format!("blocked={:?}", router.blocked_reason()));
         }
 
         // The feed, on its own task; the loop below consumes its cycles.

@@ -55,5 +55,8 @@ pub use intent::{plan_order, IntentId, OrderIntent, PlannedOrder, PricePolicy, R
 pub use ledger::{Durability, Ledger};
 pub use lifecycle::{merge, Merge, OrderRecord, OrderState};
 pub use position::{apply_buy, apply_sell, BuyExecution, Position, SellResult};
-pub use router::{tracking_interval, Finding, OrderRouter, ReconcileReport, RouterView, Submission};
+pub use router::{
+    tracking_interval, FailPoint, FailpointHook, Finding, OrderRouter, ReconcileReport, RouterView,
+    Submission,
+};
 pub use state::RouterState;

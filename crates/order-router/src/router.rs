@@ -54,6 +54,53 @@ impl Submission {
     }
 }
 
+/// A named point inside the order flow where a test can stop the process (a testing aid for
+/// crash-restart tests, not a setting): the hook installed with
+/// [`OrderRouter::with_failpoint_hook`] is called with it, synchronously, and may block or end
+/// the process so that a kill lands exactly there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailPoint {
+    /// The intent row is committed to the ledger; its create-order request has not left.
+    AfterIntentPersisted,
+    /// The venue answered the create-order request (or it failed); nothing of the answer is in
+    /// the ledger yet.
+    AfterCreateSent,
+    /// A newly filled quantity was learned from the venue; the ledger does not have it yet.
+    BeforeFillCommitted,
+    /// A terminal order with fills is being settled (fees, fill rows, position); the ledger
+    /// does not have the settlement yet.
+    BeforeSettlementCommitted,
+}
+
+impl FailPoint {
+    /// Every point, in flow order.
+    pub const ALL: [FailPoint; 4] = [
+        FailPoint::AfterIntentPersisted,
+        FailPoint::AfterCreateSent,
+        FailPoint::BeforeFillCommitted,
+        FailPoint::BeforeSettlementCommitted,
+    ];
+
+    /// The point's name in snake case (`after_intent_persisted`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailPoint::AfterIntentPersisted => "after_intent_persisted",
+            FailPoint::AfterCreateSent => "after_create_sent",
+            FailPoint::BeforeFillCommitted => "before_fill_committed",
+            FailPoint::BeforeSettlementCommitted => "before_settlement_committed",
+        }
+    }
+}
+
+impl std::fmt::Display for FailPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The callback behind [`FailPoint`]s (see [`OrderRouter::with_failpoint_hook`]).
+pub type FailpointHook = Arc<dyn Fn(FailPoint) + Send + Sync>;
+
 /// The polling cadence that keeps order tracking within `share` of the venue's request-weight
 /// budget: `open` lookups of `fetch_order` weight per round, clamped to `[min, max]`. Pure.
 pub fn tracking_interval(
@@ -75,7 +122,8 @@ pub fn tracking_interval(
 /// One finding of [`OrderRouter::reconcile`] (also emitted as `RECONCILED`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// `order_filled_while_down`, `order_ended_while_down`, `order_unknown_to_venue`,
+    /// `order_filled_while_down`, `order_ended_while_down`, `order_settled_on_start`,
+    /// `order_unknown_to_venue`,
     /// `unknown_open_order`, `fill_recovered`, `foreign_fill`, `fills_unavailable`,
     /// `balance_drift`, `unresolved`.
     pub kind: &'static str,
@@ -120,6 +168,7 @@ pub struct OrderRouter {
     state: Mutex<RouterState>,
     markets: Mutex<BTreeMap<Symbol, MarketRules>>,
     blocked: Mutex<Option<String>>,
+    failpoint: Option<FailpointHook>,
 }
 
 impl std::fmt::Debug for OrderRouter {
@@ -127,6 +176,7 @@ impl std::fmt::Debug for OrderRouter {
         f.debug_struct("OrderRouter")
             .field("config", &self.config)
             .field("blocked", &*self.blocked.lock())
+            .field("failpoint_hook", &self.failpoint.is_some())
             .finish()
     }
 }
@@ -175,7 +225,23 @@ impl OrderRouter {
             state: Mutex::new(state),
             markets: Mutex::new(BTreeMap::new()),
             blocked: Mutex::new(Some("reconciliation with the venue has not run yet".into())),
+            failpoint: None,
         })
+    }
+
+    /// Installs a testing aid: `hook` is called at each [`FailPoint`] the flow passes, so a
+    /// crash-restart test can kill the process exactly there. Without a hook a point costs one
+    /// branch. Not a setting: production code never installs one.
+    #[must_use]
+    pub fn with_failpoint_hook(mut self, hook: FailpointHook) -> Self {
+        self.failpoint = Some(hook);
+        self
+    }
+
+    fn failpoint(&self, point: FailPoint) {
+        if let Some(hook) = &self.failpoint {
+            hook(point);
+        }
     }
 
     /// The settings.
@@ -475,6 +541,7 @@ impl OrderRouter {
             ),
             _ => OrderRequest::market(intent.symbol.clone(), intent.side, plan.quantity, cid.clone()),
         };
+        self.failpoint(FailPoint::AfterIntentPersisted);
         self.emit(vec![Event::OrderSubmitted {
             client_order_id: cid.clone(),
             symbol: intent.symbol.clone(),
@@ -483,7 +550,9 @@ impl OrderRouter {
             price: request.price,
             quantity: request.quantity,
         }]);
-        match self.venue.create_order(&request).await {
+        let answer = self.venue.create_order(&request).await;
+        self.failpoint(FailPoint::AfterCreateSent);
+        match answer {
             Ok(order) => {
                 self.apply(&cid, &order)?;
             }
@@ -562,6 +631,7 @@ impl OrderRouter {
             }
         };
         let delta = quote - rec.cumulative_quote;
+        let newly_filled = filled > rec.filled_quantity;
         rec.state = state;
         rec.filled_quantity = filled;
         rec.cumulative_quote = quote;
@@ -579,6 +649,9 @@ impl OrderRouter {
         if side == Side::Buy && delta > Decimal::ZERO {
             st.budget.commit(&intent_id, delta);
             events.push(self.budget_event(st, BudgetStep::Committed, intent_id.as_str(), delta, ""));
+        }
+        if newly_filled {
+            self.failpoint(FailPoint::BeforeFillCommitted);
         }
         let rec = &st.orders[cid];
         self.persist(&Change { orders: vec![rec], budget: Some(&st.budget), ..Change::default() })?;
@@ -778,6 +851,9 @@ impl OrderRouter {
                 }
             }
         }
+        if filled > Decimal::ZERO {
+            self.failpoint(FailPoint::BeforeSettlementCommitted);
+        }
         let fill_rows: Vec<(Fill, Option<ClientOrderId>)> =
             fills.into_iter().map(|f| (f, Some(cid.clone()))).collect();
         let rec = &st.orders[cid];
@@ -903,7 +979,18 @@ impl OrderRouter {
             let cid = &rec.client_order_id;
             let before = (rec.state, rec.filled_quantity);
             if rec.state.is_terminal() {
+                // Ended before the stop, its settlement (fees, fills, position) never committed.
                 self.settle(cid).await?;
+                findings.push(Finding {
+                    kind: "order_settled_on_start",
+                    symbol: Some(rec.intent.symbol.clone()),
+                    client_order_id: Some(cid.clone()),
+                    detail: format!(
+                        "ended {} with {} filled before the stop, settled now",
+                        rec.state, rec.filled_quantity
+                    ),
+                    blocks_trading: false,
+                });
                 continue;
             }
             let sent_at = rec.sent_at.unwrap_or(rec.created_at);

@@ -198,3 +198,75 @@ async fn balance_drift_is_corrected_within_tolerance_and_blocks_beyond_it() {
     let reason = report.blocked.expect("fails closed");
     assert!(reason.contains("beyond the tolerance"), "{reason}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_before_the_settlement_is_committed_is_settled_and_reported_on_restart() {
+    // The failpoint hook stops the flow (a panic ends the submitting task) after the fill is
+    // committed and before its settlement is: the crash-restart test's `before_settlement_committed`.
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_millis(1_700_000_000_000)));
+    let sim =
+        SimExchange::new(SimConfig { symbols: 3, clock: clock.clone(), ..SimConfig::default() }).unwrap();
+    let venue: Arc<dyn Exchange> = Arc::new(sim.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let symbol = sim.symbols()[0].clone();
+    let id = IntentId::new("settle-1").unwrap();
+    let cid = id.client_order_id("dr").unwrap();
+    let hook: order_router::FailpointHook = Arc::new(|point| {
+        if point == order_router::FailPoint::BeforeSettlementCommitted {
+            panic!("stopped at {point}");
+        }
+    });
+    let router = Arc::new(
+        OrderRouter::open(
+            RouterConfig::new(),
+            venue.clone(),
+            clock.clone(),
+            Arc::new(MemorySink::new()),
+            Ledger::open(&path, Durability::Full).unwrap(),
+        )
+        .unwrap()
+        .with_failpoint_hook(hook),
+    );
+    assert_eq!(router.reconcile().await.unwrap().blocked, None);
+    let intent = OrderIntent {
+        id,
+        symbol: symbol.clone(),
+        side: Side::Buy,
+        sizing: Sizing::Quote(dec!(60)),
+        price: PricePolicy::BestWithOffset(dec!(0.002)),
+        reason: "drop".into(),
+        exit_reason: None,
+        deadline: clock.now() + Duration::from_secs(60),
+    };
+    let submitting = router.clone();
+    let stopped = tokio::spawn(async move { submitting.submit(intent).await }).await;
+    assert!(stopped.is_err(), "the flow stopped at the failpoint");
+    drop(router);
+    let ledger = Ledger::open(&path, Durability::Full).unwrap();
+    let before = ledger.load().unwrap().unwrap();
+    assert_eq!(before.orders[&cid].state, OrderState::Filled);
+    assert!(!before.orders[&cid].settled && before.positions.is_empty(), "the settlement was not committed");
+
+    let sink = Arc::new(MemorySink::new());
+    let router = OrderRouter::open(RouterConfig::new(), venue, clock.clone(), sink.clone(), ledger).unwrap();
+    let report = router.reconcile().await.unwrap();
+    assert_eq!(report.blocked, None, "{report:#?}");
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == "order_settled_on_start" && f.client_order_id.as_ref() == Some(&cid)),
+        "{report:#?}"
+    );
+    assert!(sink
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Reconciled { kind, .. } if kind == "order_settled_on_start")));
+    let st = router.state();
+    let base: Decimal = sim.balances().iter().filter(|b| b.asset == symbol.base()).map(|b| b.total()).sum();
+    assert!(st.orders[&cid].settled);
+    assert_eq!(st.positions[&symbol].quantity, base, "the position is what the account received");
+    assert_eq!(st.budget.reserved(), Decimal::ZERO);
+    st.budget.check().unwrap();
+}
