@@ -528,6 +528,8 @@ mod tests {
         assert!(near(malformed, 0.01), "malformed {malformed}");
         // Reads are never "processed" timeouts: nothing to lose but the answer.
         let mut s = FaultState::new(FaultProfile::storm(), 3);
-        assert!((0..5000).map(|_| s.decide(Endpoint::QueryOrder)).all(|x| !x.timeout || x.post_delay.is_zero()));
+        assert!((0..5000)
+            .map(|_| s.decide(Endpoint::QueryOrder))
+            .all(|x| !x.timeout || x.post_delay.is_zero()));
     }
 }

@@ -120,7 +120,8 @@ impl SimExchange {
         let venue = Venue::new(&config);
         let mut faults = FaultState::new(config.faults.clone(), config.seed);
         faults.schedule_delistings(config.seed, start);
-        let state = State { market, venue, faults, weights: WeightWindow::new(config.weight_limit_per_minute) };
+        let state =
+            State { market, venue, faults, weights: WeightWindow::new(config.weight_limit_per_minute) };
         let pull_step_ms = config.pull_step.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
         Ok(SimExchange {
             inner: Arc::new(Inner {
@@ -574,7 +575,7 @@ impl Exchange for SimExchange {
             let indices: Vec<usize> = match symbols {
                 Some(list) => list
                     .iter()
-                    .map(|s| Self::known_index(&st.market, s).map_err(|e| bad_symbol(s, e)))
+                    .map(|s| Self::listed_index(&st.market, s).map_err(|e| bad_symbol(s, e)))
                     .collect::<Result<_, _>>()?,
                 None => (0..st.market.len()).filter(|i| st.market.is_listed(*i)).collect(),
             };
@@ -692,9 +693,8 @@ impl Exchange for SimExchange {
         let w = weight(Endpoint::OpenOrders, symbol.map(|_| 1));
         self.gate(Endpoint::OpenOrders, w, "fetch_open_orders", None).await?;
         let (orders, venue_id) = self.with_state(false, |st, _| {
-            let m = symbol
-                .map(|s| Self::known_index(&st.market, s).map_err(|e| bad_symbol(s, e)))
-                .transpose()?;
+            let m =
+                symbol.map(|s| Self::known_index(&st.market, s).map_err(|e| bad_symbol(s, e))).transpose()?;
             let orders: Vec<Order> = st.venue.open_orders(m).iter().map(Self::order_of).collect();
             Ok::<_, ExchangeError>((orders, m.map(|i| st.market.spec(i).venue_id.clone())))
         })?;
