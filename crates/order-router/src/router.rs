@@ -402,7 +402,13 @@ impl OrderRouter {
             }];
             // Only a buy reserves quote; a sell's zero "reservation" would never be released.
             if intent.side == Side::Buy {
-                events.push(self.budget_event(st, BudgetStep::Reserved, intent.id.as_str(), plan.reserve, ""));
+                events.push(self.budget_event(
+                    st,
+                    BudgetStep::Reserved,
+                    intent.id.as_str(),
+                    plan.reserve,
+                    "",
+                ));
             }
             let mut record = OrderRecord {
                 intent: intent.clone(),
@@ -628,7 +634,10 @@ impl OrderRouter {
                 }
                 // A transient failure is retried in the next round (within the window); an
                 // estimate would leave the budget and the account's balance apart.
-                Err(e) if read_may_succeed_later(&e) && self.clock.now() < rec.updated_at + self.config.fills_retry_window => {
+                Err(e)
+                    if read_may_succeed_later(&e)
+                        && self.clock.now() < rec.updated_at + self.config.fills_retry_window =>
+                {
                     tracing::info!(%cid, error = %e, "fills unavailable; settlement retried next round");
                     return Ok(());
                 }
