@@ -790,23 +790,26 @@ impl Body<'_> {
         };
         counters.intents += 1;
         selling.insert(symbol.clone());
-        match router.submit(intent).await {
+        let refused = match router.submit(intent).await {
             Ok(Submission::Rejected(reason)) => {
                 selling.remove(symbol);
                 tracing::warn!(%symbol, ?reason, "sell intent rejected");
-                // A market without a quote may have stopped trading: then the position cannot
-                // be sold and is closed as delisted (otherwise its exit would fire again and
-                // again).
-                if matches!(reason, order_router::RejectReason::NoQuote(_)) {
-                    if let Err(e) = router.close_delisted().await {
-                        tracing::error!(error = %e, "delisting check failed in the router");
-                    }
-                }
+                true
             }
-            Ok(_) => {}
+            Ok(Submission::Sent { state: order_router::OrderState::Rejected, .. }) => true,
+            Ok(_) => false,
             Err(e) => {
                 selling.remove(symbol);
                 tracing::error!(%symbol, error = %e, "sell intent failed in the router");
+                false
+            }
+        };
+        // A sell refused by the router or the venue may mean the market stopped trading: then
+        // the position cannot be sold and is closed as delisted (otherwise its exit would fire
+        // again and again).
+        if refused {
+            if let Err(e) = router.close_delisted().await {
+                tracing::error!(error = %e, "delisting check failed in the router");
             }
         }
     }

@@ -226,7 +226,10 @@ fn check_session(dir: &Path) -> Result<Figures, Vec<String>> {
                 )),
             }
             if *free < Decimal::ZERO || *reserved < Decimal::ZERO || *committed < Decimal::ZERO {
-                bad.push(format!("negative budget figure at {}: {free} {reserved} {committed}", e.event_type()));
+                bad.push(format!(
+                    "negative budget figure at {}: {free} {reserved} {committed}",
+                    e.event_type()
+                ));
             }
         }
     }
@@ -275,7 +278,8 @@ fn check_session(dir: &Path) -> Result<Figures, Vec<String>> {
     if let Err(e) = state.budget.check() {
         bad.push(format!("ledger budget: {e}"));
     }
-    let ledger_budget = (state.budget.free(), state.budget.reserved(), state.budget.committed(), state.budget.total());
+    let ledger_budget =
+        (state.budget.free(), state.budget.reserved(), state.budget.committed(), state.budget.total());
     if ledger_budget != (*free, *reserved, *committed, *total) {
         bad.push(format!(
             "ledger budget {ledger_budget:?} != closing check ({free}, {reserved}, {committed}, {total})"
@@ -407,7 +411,11 @@ fn the_checker_finds_a_broken_ledger_and_lost_events() {
     let root = tempfile::tempdir().unwrap();
     let loaded = settings(
         &root.path().join("c"),
-        &[("SIM_FAULTS", "storm".into()), ("SIM_SYMBOLS", "30".into()), ("SESSION_DURATION_MIN", "60".into())],
+        &[
+            ("SIM_FAULTS", "storm".into()),
+            ("SIM_SYMBOLS", "30".into()),
+            ("SESSION_DURATION_MIN", "60".into()),
+        ],
     );
     let out = bot::run_session(&loaded, &VenueCredentials::default(), &SessionOptions::default()).unwrap();
     check_session(&out.dir).unwrap_or_else(|p| panic!("{p:#?}"));
@@ -421,7 +429,10 @@ fn the_checker_finds_a_broken_ledger_and_lost_events() {
     std::fs::write(copy.join("events.jsonl"), cut).unwrap();
     std::fs::copy(out.dir.join("ledger.sqlite"), copy.join("ledger.sqlite")).unwrap();
     let problems = check_session(&copy).unwrap_err();
-    assert!(problems.iter().any(|p| p.contains("SESSION_RECONCILED") || p.contains("SESSION_ENDED")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("SESSION_RECONCILED") || p.contains("SESSION_ENDED")),
+        "{problems:?}"
+    );
 
     // A lost event: one budget line removed before the closing check.
     let i = lines.iter().position(|l| l.contains("BUDGET_RELEASED")).unwrap();
