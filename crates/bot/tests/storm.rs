@@ -353,6 +353,7 @@ fn settings(dir: &Path, pairs: &[(&str, String)]) -> LoadedSettings {
 }
 
 /// Runs one storm session of `hours` simulated hours with `seed` and checks its directory.
+#[allow(clippy::print_stdout)] // the figures of each run are the suite's output (`--nocapture`)
 fn storm_session(root: &Path, seed: u64, hours: u64, symbols: u32) -> Figures {
     let loaded = settings(
         &root.join(format!("seed{seed}")),
