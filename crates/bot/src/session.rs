@@ -239,6 +239,8 @@ const MARKETABLE_OFFSET: Decimal = Decimal::from_parts(2, 0, 0, false, 3);
 const DEEPEST_LIMIT: usize = 20;
 /// Simulated (or real) time between two periodic FUNNEL_SNAPSHOT events.
 const FUNNEL_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How often the closing check reads the venue before it reports what it could not read.
+const CLOSING_READ_ATTEMPTS: u32 = 10;
 /// How long a symbol stays hot in the feed after a drop.
 const HOT_AFTER_DROP: Duration = Duration::from_secs(30 * 60);
 
@@ -525,6 +527,12 @@ impl Body<'_> {
             if now >= next_funnel {
                 next_funnel = next_funnel + FUNNEL_EVERY;
                 sink.emit(self.funnel_snapshot(false));
+                // Held markets that stopped trading (delisted mid-session) are closed.
+                if !router.view().positions.is_empty() {
+                    if let Err(e) = router.close_delisted().await {
+                        tracing::error!(error = %e, "delisting check failed in the router");
+                    }
+                }
             }
             let state = router.view();
             metrics.set("budget_free_usdt", None, to_f64(state.budget.free()));
@@ -579,6 +587,13 @@ impl Body<'_> {
         });
         let _ = trigger_stop.trigger(ExitReason::Requested);
         let report = shutdown.run().await;
+        if s.order_flow() {
+            if let Err(e) = router.close_delisted().await {
+                tracing::error!(error = %e, "delisting check failed in the router");
+            }
+        }
+        let reconciled = self.closing_check(&router, exchange.as_ref()).await;
+        sink.emit(reconciled);
         let state = router.state();
         let orders_submitted = metrics.count("ORDER_SUBMITTED");
         let orders_filled = metrics.count("ORDER_FILLED");
@@ -785,16 +800,99 @@ impl Body<'_> {
         };
         counters.intents += 1;
         selling.insert(symbol.clone());
-        match router.submit(intent).await {
+        let refused = match router.submit(intent).await {
             Ok(Submission::Rejected(reason)) => {
                 selling.remove(symbol);
                 tracing::warn!(%symbol, ?reason, "sell intent rejected");
+                true
             }
-            Ok(_) => {}
+            Ok(Submission::Sent { state: order_router::OrderState::Rejected, .. }) => true,
+            Ok(_) => false,
             Err(e) => {
                 selling.remove(symbol);
                 tracing::error!(%symbol, error = %e, "sell intent failed in the router");
+                false
             }
+        };
+        // A sell refused by the router or the venue may mean the market stopped trading: then
+        // the position cannot be sold and is closed as delisted (otherwise its exit would fire
+        // again and again).
+        if refused {
+            if let Err(e) = router.close_delisted().await {
+                tracing::error!(error = %e, "delisting check failed in the router");
+            }
+        }
+    }
+
+    /// The closing check against the venue (`SESSION_RECONCILED`): the account's balances
+    /// against the ledger's positions and budget, after a flush of the telemetry so that its
+    /// counters cover every event before it. Reads are retried a few times (a venue in a storm
+    /// fails some of them).
+    async fn closing_check(&self, router: &OrderRouter, exchange: &dyn exchange::Exchange) -> Event {
+        let flushed = self.telemetry.flush().await;
+        let quote_asset = router.config().quote_asset.clone();
+        let mut balances = Err(String::new());
+        let mut markets = Vec::new();
+        for attempt in 0..CLOSING_READ_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            if markets.is_empty() {
+                if let Ok(list) = exchange.load_markets().await {
+                    markets = list.markets;
+                }
+            }
+            if balances.is_err() {
+                balances = exchange.fetch_balances().await.map_err(|e| e.to_string());
+            }
+            if balances.is_ok() && !markets.is_empty() {
+                break;
+            }
+        }
+        let state = router.state();
+        let held = |asset: &str| -> Decimal {
+            balances.as_ref().map_or(Decimal::ZERO, |b| {
+                b.iter().filter(|b| b.asset == asset).map(|b| b.total()).sum::<Decimal>()
+            })
+        };
+        // Every base asset the ledger holds, the account holds, or the session traded.
+        let mut bases: BTreeSet<String> = state.positions.keys().map(|s| s.base().to_owned()).collect();
+        bases.extend(state.orders.values().map(|o| o.intent.symbol.base().to_owned()));
+        if let Ok(b) = &balances {
+            bases.extend(b.iter().filter(|b| !b.total().is_zero()).map(|b| b.asset.clone()));
+        }
+        bases.remove(&quote_asset);
+        let assets = bases
+            .into_iter()
+            .map(|asset| {
+                let market =
+                    markets.iter().find(|m| m.symbol.base() == asset && m.symbol.quote() == quote_asset);
+                telemetry::AssetBalance {
+                    venue: held(&asset),
+                    ledger: state
+                        .positions
+                        .iter()
+                        .filter(|(s, _)| s.base() == asset)
+                        .map(|(_, p)| p.quantity)
+                        .sum(),
+                    unsellable_below: market.map_or(Decimal::ZERO, |m| m.min_qty.max(m.step_size)),
+                    delisted: market.is_none_or(|m| !m.is_trading()),
+                    asset,
+                }
+            })
+            .collect();
+        Event::SessionReconciled {
+            assets,
+            quote_venue: held(&quote_asset),
+            quote_asset,
+            free: state.budget.free(),
+            reserved: state.budget.reserved(),
+            committed: state.budget.committed(),
+            total: state.budget.total(),
+            active_orders: state.active_orders().count() as u64,
+            events_written: flushed.written,
+            events_dropped: flushed.dropped,
+            venue_error: balances.err(),
         }
     }
 

@@ -61,9 +61,12 @@ impl VenueKind {
 pub enum FaultProfile {
     /// No injected faults.
     None,
-    /// Occasional latency spikes, timeouts and 5xx.
+    /// A normal day's hiccups (`exchange_sim::FaultProfile::mild`): little latency, rare
+    /// timeouts, 5xx, 429 and garbled bodies, a few partial fills, orders invisible for 0.5 s.
     Mild,
-    /// The storm of issue "faults": timeouts 5 %, 5xx 2 %, 429 1 %, malformed bodies 1 %, ...
+    /// The storm (`exchange_sim::FaultProfile::storm`): timeouts 5 %, 5xx 2 %, 429 1 %,
+    /// malformed bodies 1 %, delisted symbols, orders invisible for 3 s after acceptance,
+    /// partial fills then cancels, and one market delisted mid-session.
     Storm,
 }
 

@@ -108,8 +108,8 @@ pub fn sim_config(settings: &Settings, clock: Arc<dyn Clock>) -> Result<SimConfi
         clock,
         faults: match settings.sim_faults {
             FaultProfile::None => exchange_sim::FaultProfile::none(),
-            FaultProfile::Mild => exchange_sim::FaultProfile::light(),
-            FaultProfile::Storm => exchange_sim::FaultProfile::heavy(),
+            FaultProfile::Mild => exchange_sim::FaultProfile::mild(),
+            FaultProfile::Storm => exchange_sim::FaultProfile::storm(),
         },
         latency: Duration::from_millis(settings.sim_latency_ms),
         initial_balances: BTreeMap::from([("USDT".to_owned(), settings.sim_start_usdt)]),

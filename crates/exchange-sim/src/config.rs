@@ -162,6 +162,13 @@ impl SimConfig {
                 "must be 1 ms ..= 120 s",
             );
         }
+        if self.faults.order_visibility_delay > self.acceptance_window {
+            return err(
+                "faults.order_visibility_delay",
+                format!("{:?}", self.faults.order_visibility_delay),
+                "must not exceed acceptance_window (an order must show up within the window)",
+            );
+        }
         if self.order_visibility_delay > self.acceptance_window {
             return err(
                 "order_visibility_delay",

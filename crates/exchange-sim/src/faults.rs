@@ -7,6 +7,8 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use trading_core::Timestamp;
+
 use crate::SimError;
 
 /// The REST endpoint a request or an in-process call belongs to; [`ScriptedFault`]s target one
@@ -85,6 +87,16 @@ pub enum Fault {
     /// HTTP 403 with an HTML body and no code: the web application firewall refused the
     /// request; nothing is processed.
     Firewall,
+    /// No answer in time. Over HTTP the answer comes after the delay (a client with a shorter
+    /// timeout gives up first); in-process the call fails with `ExchangeError::Timeout` after
+    /// the delay. With `processed` the request was carried out before the answer was lost (an
+    /// order may exist: its outcome is unknown to the caller); without, nothing was processed.
+    Timeout {
+        /// How long the caller waits before it gives up.
+        delay: Duration,
+        /// The request was processed before the answer was lost.
+        processed: bool,
+    },
 }
 
 /// A deterministic fault for tests: the next `times` requests to `endpoint` get `fault`.
@@ -103,14 +115,14 @@ pub struct ScriptedFault {
 /// request (statistical knobs, hence `f64`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultProfile {
-    /// Profile name (`none`, `light`, `heavy`, `chaos`, or `custom`).
+    /// Profile name (`none`, `mild`, `light`, `heavy`, `storm`, `chaos`, or `custom`).
     pub name: String,
     /// Extra latency of every answer: uniform in `latency_min..=latency_max`.
     pub latency_min: Duration,
     /// Upper end of the latency range.
     pub latency_max: Duration,
-    /// Probability of a very slow answer (`Fault::Latency(timeout_delay)`), which clients see as
-    /// a timeout.
+    /// Probability of a timeout ([`Fault::Timeout`]): for order entry half of them are processed
+    /// before the answer is lost (unknown outcome), half are not processed at all.
     pub p_timeout: f64,
     /// Delay of a "timeout" answer.
     pub timeout_delay: Duration,
@@ -130,6 +142,18 @@ pub struct FaultProfile {
     /// Number of symbols delisted at start (chosen by the seed): requests for them answer
     /// `-1121 Invalid symbol.`, and exchangeInfo lists them with status `BREAK`.
     pub delisted_symbols: usize,
+    /// Late visibility: accepted orders answer "Order does not exist." (`-2013`) to lookups for
+    /// this long (the larger of this and `SimConfig::order_visibility_delay` applies).
+    pub order_visibility_delay: Duration,
+    /// Number of markets delisted DURING the session, each at a seeded time within
+    /// `delist_within` of the venue's start. A market where the account holds the base asset
+    /// or an open order is preferred (the hard case), else one chosen by the seed; never the
+    /// first market (the reference). At that moment its open orders are canceled by the venue,
+    /// exchangeInfo shows it as `BREAK`, market data and new orders answer `-1121`; lookups of
+    /// its orders and trades keep working.
+    pub delist_mid_session: usize,
+    /// The window in which mid-session delistings happen.
+    pub delist_within: Duration,
 }
 
 impl FaultProfile {
@@ -148,6 +172,55 @@ impl FaultProfile {
             p_malformed: 0.0,
             p_partial_then_cancel: 0.0,
             delisted_symbols: 0,
+            order_visibility_delay: Duration::ZERO,
+            delist_mid_session: 0,
+            delist_within: Duration::from_secs(3600),
+        }
+    }
+
+    /// A normal day's hiccups: little latency, one request in a few hundred fails (timeouts,
+    /// 5xx, 429, a garbled body), a few partial fills, orders invisible for a moment after
+    /// acceptance, no delisting. `SIM_FAULTS=mild`.
+    pub fn mild() -> Self {
+        FaultProfile {
+            name: "mild".into(),
+            latency_min: Duration::from_millis(5),
+            latency_max: Duration::from_millis(50),
+            p_timeout: 0.002,
+            timeout_delay: Duration::from_secs(10),
+            p_late_report: 0.002,
+            late_report_delay: Duration::from_secs(2),
+            p_rate_limited: 0.001,
+            p_server_error: 0.002,
+            p_malformed: 0.0005,
+            p_partial_then_cancel: 0.02,
+            order_visibility_delay: Duration::from_millis(500),
+            ..FaultProfile::none()
+        }
+    }
+
+    /// The storm of the reliability issue: timeouts 5 %, 5xx 2 %, 429 1 %, malformed bodies
+    /// 1 % (per request), bad symbols (two markets delisted at start answer `-1121`), orders
+    /// invisible for 3 s after acceptance, partial fills then cancels (20 % of marketable
+    /// orders), late order reports, and one market delisted mid-session (within the first
+    /// 90 minutes). `SIM_FAULTS=storm`.
+    pub fn storm() -> Self {
+        FaultProfile {
+            name: "storm".into(),
+            latency_min: Duration::from_millis(10),
+            latency_max: Duration::from_millis(200),
+            p_timeout: 0.05,
+            timeout_delay: Duration::from_secs(10),
+            p_late_report: 0.02,
+            late_report_delay: Duration::from_secs(5),
+            p_rate_limited: 0.01,
+            p_server_error: 0.02,
+            p_malformed: 0.01,
+            p_partial_then_cancel: 0.2,
+            delisted_symbols: 2,
+            order_visibility_delay: Duration::from_secs(3),
+            delist_mid_session: 1,
+            delist_within: Duration::from_secs(90 * 60),
         }
     }
 
@@ -200,6 +273,7 @@ impl FaultProfile {
             p_malformed: 0.05,
             p_partial_then_cancel: 0.3,
             delisted_symbols: 5,
+            ..FaultProfile::none()
         }
     }
 
@@ -213,6 +287,8 @@ impl FaultProfile {
             && self.p_malformed <= 0.0
             && self.p_partial_then_cancel <= 0.0
             && self.delisted_symbols == 0
+            && self.order_visibility_delay.is_zero()
+            && self.delist_mid_session == 0
     }
 }
 
@@ -227,6 +303,8 @@ impl FromStr for FaultProfile {
     fn from_str(s: &str) -> Result<Self, SimError> {
         match s {
             "none" => Ok(FaultProfile::none()),
+            "mild" => Ok(FaultProfile::mild()),
+            "storm" => Ok(FaultProfile::storm()),
             "light" => Ok(FaultProfile::light()),
             "heavy" => Ok(FaultProfile::heavy()),
             "chaos" => Ok(FaultProfile::chaos()),
@@ -241,6 +319,9 @@ pub(crate) struct FaultState {
     scripted: VecDeque<ScriptedFault>,
     profile: FaultProfile,
     rng: ChaCha8Rng,
+    /// When the profile's mid-session delistings are due (ascending), with a seeded draw each
+    /// for the market choice.
+    delistings: VecDeque<(Timestamp, u64)>,
 }
 
 /// What the fault layer decided for one request.
@@ -254,13 +335,40 @@ pub(crate) struct Decision {
     pub(crate) replace: Option<Fault>,
     /// For marketable limit orders: fill partly and expire the rest.
     pub(crate) partial_then_cancel: bool,
+    /// In-process: after the delays the call fails with a timeout (the answer was lost).
+    pub(crate) timeout: bool,
 }
 
 impl FaultState {
     pub(crate) fn new(profile: FaultProfile, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(0xFA17);
-        FaultState { scripted: VecDeque::new(), profile, rng }
+        FaultState { scripted: VecDeque::new(), profile, rng, delistings: VecDeque::new() }
+    }
+
+    /// Schedules the profile's mid-session delistings at seeded times after `start` (on their
+    /// own RNG stream, so the per-request fault sequence does not change).
+    pub(crate) fn schedule_delistings(&mut self, seed: u64, start: Timestamp) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(0xDE15);
+        let window = u64::try_from(self.profile.delist_within.as_millis()).unwrap_or(u64::MAX).max(2);
+        let mut due: Vec<(Timestamp, u64)> = (0..self.profile.delist_mid_session)
+            .map(|_| {
+                let at = rng.random_range(window / 10..window);
+                (start + Duration::from_millis(at), rng.random())
+            })
+            .collect();
+        due.sort_unstable();
+        self.delistings = due.into();
+    }
+
+    /// Takes the delistings due at `now`: for each, a seeded draw for the market choice.
+    pub(crate) fn due_delistings(&mut self, now: Timestamp) -> Vec<u64> {
+        let mut out = Vec::new();
+        while self.delistings.front().is_some_and(|(at, _)| *at <= now) {
+            out.extend(self.delistings.pop_front().map(|(_, draw)| draw));
+        }
+        out
     }
 
     pub(crate) fn inject(&mut self, fault: ScriptedFault) {
@@ -304,8 +412,10 @@ impl FaultState {
             edge += prob;
             hit
         };
+        // Half of the timeouts of order entry lose the answer after processing (unknown outcome).
+        let processed = endpoint.is_order_entry() && u < p.p_timeout / 2.0;
         let random = if pick(p.p_timeout) {
-            Some(Fault::Latency(p.timeout_delay))
+            Some(Fault::Timeout { delay: p.timeout_delay, processed })
         } else if pick(if endpoint.is_order_entry() { p.p_late_report } else { 0.0 }) {
             Some(Fault::AcceptThenDelay(p.late_report_delay))
         } else if pick(p.p_rate_limited) {
@@ -327,6 +437,14 @@ fn apply(d: &mut Decision, fault: Option<Fault>) {
         None => {}
         Some(Fault::Latency(delay)) => d.pre_delay += delay,
         Some(Fault::AcceptThenDelay(delay)) => d.post_delay += delay,
+        Some(Fault::Timeout { delay, processed }) => {
+            d.timeout = true;
+            if processed {
+                d.post_delay += delay;
+            } else {
+                d.pre_delay += delay;
+            }
+        }
         Some(other) => d.replace = Some(other),
     }
 }
@@ -368,11 +486,50 @@ mod tests {
     }
 
     #[test]
+    fn mid_session_delistings_fall_due_once_inside_their_window() {
+        let mut s = FaultState::new(FaultProfile::storm(), 5);
+        let start = Timestamp::from_millis(1_000_000);
+        s.schedule_delistings(5, start);
+        assert!(s.due_delistings(start).is_empty(), "not at the start");
+        let end = start + FaultProfile::storm().delist_within;
+        assert_eq!(s.due_delistings(end).len(), 1);
+        assert!(s.due_delistings(end + Duration::from_secs(3600)).is_empty(), "once");
+        let mut none = FaultState::new(FaultProfile::heavy(), 5);
+        none.schedule_delistings(5, start);
+        assert!(none.due_delistings(end).is_empty());
+    }
+
+    #[test]
     fn profile_names_parse() {
-        for name in ["none", "light", "heavy", "chaos"] {
+        for name in ["none", "mild", "light", "heavy", "storm", "chaos"] {
             assert_eq!(name.parse::<FaultProfile>().unwrap().name, name);
         }
         assert!(matches!("wild".parse::<FaultProfile>(), Err(SimError::UnknownProfile(n)) if n == "wild"));
         assert!(FaultProfile::none().is_none() && !FaultProfile::light().is_none());
+        assert!(!FaultProfile::mild().is_none() && !FaultProfile::storm().is_none());
+    }
+
+    #[test]
+    fn storm_hits_its_rates_and_half_of_its_order_timeouts_are_processed() {
+        let mut s = FaultState::new(FaultProfile::storm(), 3);
+        let n = 20_000;
+        let d: Vec<Decision> = (0..n).map(|_| s.decide(Endpoint::CreateOrder)).collect();
+        let share = |f: &dyn Fn(&Decision) -> bool| d.iter().filter(|x| f(x)).count() as f64 / n as f64;
+        let near = |got: f64, want: f64| (got - want).abs() < want * 0.25;
+        let timeouts = share(&|x| x.timeout);
+        assert!(near(timeouts, 0.05), "timeouts {timeouts}");
+        let processed = share(&|x| x.timeout && x.post_delay >= Duration::from_secs(10));
+        assert!(near(processed, 0.025), "processed timeouts {processed}");
+        let server = share(&|x| x.replace == Some(Fault::ServerError));
+        assert!(near(server, 0.02), "5xx {server}");
+        let limited = share(&|x| matches!(x.replace, Some(Fault::RateLimited { .. })));
+        assert!(near(limited, 0.01), "429 {limited}");
+        let malformed = share(&|x| x.replace == Some(Fault::MalformedBody));
+        assert!(near(malformed, 0.01), "malformed {malformed}");
+        // Reads are never "processed" timeouts: nothing to lose but the answer.
+        let mut s = FaultState::new(FaultProfile::storm(), 3);
+        assert!((0..5000)
+            .map(|_| s.decide(Endpoint::QueryOrder))
+            .all(|x| !x.timeout || x.post_delay.is_zero()));
     }
 }

@@ -494,6 +494,13 @@ fn order_ref(p: &Params) -> Result<OrderRef, ApiError> {
     }
 }
 
+/// The market `symbol=` names, listed or not: order and trade lookups work on a delisted
+/// (`BREAK`) market, as on Binance.
+fn known_symbol_index(st: &SimState, p: &Params) -> Result<usize, ApiError> {
+    let s = param(p, "symbol").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::mandatory("symbol"))?;
+    st.market.index(s).ok_or_else(ApiError::bad_symbol)
+}
+
 fn symbol_index(st: &SimState, p: &Params) -> Result<usize, ApiError> {
     let s = param(p, "symbol").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::mandatory("symbol"))?;
     st.market.index(s).filter(|i| st.market.is_listed(*i)).ok_or_else(ApiError::bad_symbol)
@@ -656,7 +663,7 @@ fn process(
             binance::new_order(&rec, resp).map_err(|_| ApiError::server_error())
         }
         Endpoint::QueryOrder => {
-            let i = symbol_index(st, p)?;
+            let i = known_symbol_index(st, p)?;
             let r = order_ref(p)?;
             let rec = sim.visible_order(st, i, &r, now)?;
             match sim.dialect() {
@@ -665,7 +672,7 @@ fn process(
             }
         }
         Endpoint::CancelOrder => {
-            let i = symbol_index(st, p)?;
+            let i = known_symbol_index(st, p)?;
             let r = order_ref(p).map_err(|e| if e.code == -2013 { ApiError::unknown_order_cancel() } else { e })?;
             let cancel_id = match param(p, "newClientOrderId") {
                 Some(c) if !c.is_empty() => c.to_owned(),
@@ -679,7 +686,7 @@ fn process(
         }
         Endpoint::OpenOrders => {
             let m = match param(p, "symbol") {
-                Some(_) => Some(symbol_index(st, p)?),
+                Some(_) => Some(known_symbol_index(st, p)?),
                 None => None,
             };
             let orders = st.venue.open_orders(m);
@@ -695,7 +702,7 @@ fn process(
             to_json(&list)
         }
         Endpoint::MyTrades => {
-            let i = symbol_index(st, p)?;
+            let i = known_symbol_index(st, p)?;
             let order_id = int_param(p, "orderId")?;
             let start = int_param(p, "startTime")?;
             let end = int_param(p, "endTime")?;

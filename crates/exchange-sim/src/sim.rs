@@ -81,6 +81,9 @@ pub(crate) struct Admission {
     pub(crate) refusal: Option<Refusal>,
     /// Fill marketable limit orders only partly.
     pub(crate) partial_then_cancel: bool,
+    /// The answer is lost: in-process the call fails with a timeout after the delays (over
+    /// HTTP the delays alone make the client time out).
+    pub(crate) timeout: bool,
 }
 
 /// How a request is refused by the fault or weight layer.
@@ -115,12 +118,10 @@ impl SimExchange {
             }
         }
         let venue = Venue::new(&config);
-        let state = State {
-            market,
-            venue,
-            faults: FaultState::new(config.faults.clone(), config.seed),
-            weights: WeightWindow::new(config.weight_limit_per_minute),
-        };
+        let mut faults = FaultState::new(config.faults.clone(), config.seed);
+        faults.schedule_delistings(config.seed, start);
+        let state =
+            State { market, venue, faults, weights: WeightWindow::new(config.weight_limit_per_minute) };
         let pull_step_ms = config.pull_step.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
         Ok(SimExchange {
             inner: Arc::new(Inner {
@@ -133,7 +134,7 @@ impl SimExchange {
                 api_key: config.api_key,
                 api_secret: config.api_secret,
                 acceptance_window: config.acceptance_window,
-                visibility_delay: config.order_visibility_delay,
+                visibility_delay: config.order_visibility_delay.max(config.faults.order_visibility_delay),
                 dialect: config.dialect,
                 unrepresentable: config.unrepresentable_listings,
                 gzip: config.gzip,
@@ -269,6 +270,9 @@ impl SimExchange {
         let watched = st.venue.watched();
         let venue = &mut st.venue;
         st.market.advance_to(now, &watched, &mut |i, spec, top| venue.on_step(i, spec, top));
+        for draw in st.faults.due_delistings(now) {
+            delist_one(st, draw, now);
+        }
         f(st, now)
     }
 
@@ -285,6 +289,7 @@ impl SimExchange {
             post_delay: Duration::ZERO,
             refusal: None,
             partial_then_cancel: false,
+            timeout: false,
         };
         match charge {
             Charge::Ok(_) => {}
@@ -297,17 +302,19 @@ impl SimExchange {
                 return adm;
             }
         }
-        let Decision { pre_delay, post_delay, replace, partial_then_cancel } = st.faults.decide(endpoint);
+        let Decision { pre_delay, post_delay, replace, partial_then_cancel, timeout } =
+            st.faults.decide(endpoint);
         adm.pre_delay += pre_delay;
         adm.post_delay = post_delay;
         adm.partial_then_cancel = partial_then_cancel;
+        adm.timeout = timeout;
         adm.refusal = replace.map(|fault| match fault {
             Fault::RateLimited { retry_after } => Refusal::Api(ApiError::rate_limited(limit, retry_after)),
             Fault::Banned { retry_after } => Refusal::Api(ApiError::banned(now + retry_after, retry_after)),
             Fault::MalformedBody => Refusal::Malformed,
             Fault::TooManyOrders => Refusal::Api(ApiError::too_many_orders()),
             Fault::Firewall => Refusal::Firewall,
-            Fault::ServerError | Fault::Latency(_) | Fault::AcceptThenDelay(_) => {
+            Fault::ServerError | Fault::Latency(_) | Fault::AcceptThenDelay(_) | Fault::Timeout { .. } => {
                 Refusal::Api(ApiError::server_error())
             }
         });
@@ -331,6 +338,9 @@ impl SimExchange {
         let adm = self.admit(endpoint, weight);
         if !adm.pre_delay.is_zero() {
             tokio::time::sleep(adm.pre_delay).await;
+        }
+        if adm.timeout && adm.post_delay.is_zero() {
+            return Err(timed_out(operation, adm.pre_delay, cid));
         }
         match &adm.refusal {
             None => Ok(adm),
@@ -407,6 +417,12 @@ impl SimExchange {
         market.index_of(symbol).filter(|i| market.is_listed(*i)).ok_or_else(ApiError::bad_symbol)
     }
 
+    /// Resolves a unified symbol to a market that exists, listed or not: lookups of orders and
+    /// trades keep working on a delisted (`BREAK`) market, as on Binance.
+    pub(crate) fn known_index(market: &Market, symbol: &Symbol) -> Result<usize, ApiError> {
+        market.index_of(symbol).ok_or_else(ApiError::bad_symbol)
+    }
+
     /// The market rules as exchangeInfo reports them (delisted markets with status `BREAK`).
     pub(crate) fn rules_of(market: &Market, i: usize) -> MarketRules {
         let mut r = market.spec(i).rules.clone();
@@ -415,6 +431,40 @@ impl SimExchange {
         }
         r
     }
+}
+
+/// The error of a request whose answer was lost ([`Fault::Timeout`]).
+fn timed_out(operation: &'static str, after: Duration, cid: Option<&ClientOrderId>) -> ExchangeError {
+    ExchangeError::Timeout { operation, after, client_order_id: cid.cloned() }
+}
+
+/// A mid-session delisting ([`crate::FaultProfile::delist_mid_session`]): the first listed
+/// market (never the reference, index 0) where the account has an open order or holds a
+/// sellable quantity of the base asset (the hard case), else one chosen by `draw`; its open
+/// orders are canceled by the venue.
+fn delist_one(st: &mut State, draw: u64, now: Timestamp) {
+    let n = st.market.len();
+    if n < 2 {
+        return;
+    }
+    let held: std::collections::BTreeMap<String, Decimal> =
+        st.venue.balances().into_iter().map(|b| (b.asset.clone(), b.total())).collect();
+    let open: std::collections::BTreeSet<usize> =
+        st.venue.open_orders(None).iter().map(|o| o.market).collect();
+    let listed = |i: &usize| st.market.is_listed(*i);
+    let exposed = (1..n).filter(listed).find(|i| {
+        let spec = st.market.spec(*i);
+        let sellable = spec.rules.min_qty.max(spec.rules.step_size);
+        open.contains(i) || held.get(spec.symbol.base()).is_some_and(|q| *q >= sellable && !q.is_zero())
+    });
+    let start = usize::try_from(draw % (n as u64 - 1)).unwrap_or(0) + 1;
+    let Some(i) = exposed.or_else(|| (start..n).chain(1..start).find(listed)) else { return };
+    st.market.set_listed(i, false);
+    let spec = st.market.spec(i).clone();
+    for o in st.venue.open_orders(Some(i)) {
+        let _ = st.venue.cancel(i, &spec, &OrderRef::Exchange(o.order.id.clone()), now);
+    }
+    tracing::info!(symbol = %spec.symbol, "simulated venue: market delisted mid-session");
 }
 
 /// What the web application firewall answers (HTTP 403).
@@ -588,6 +638,9 @@ impl Exchange for SimExchange {
         if !adm.post_delay.is_zero() {
             tokio::time::sleep(adm.post_delay).await;
         }
+        if adm.timeout {
+            return Err(timed_out("create_order", adm.post_delay, cid));
+        }
         result
     }
 
@@ -613,7 +666,7 @@ impl Exchange for SimExchange {
             .gate(Endpoint::CancelOrder, weight(Endpoint::CancelOrder, Some(1)), "cancel_order", None)
             .await?;
         let result = self.with_state(false, |st, now| {
-            let i = Self::listed_index(&st.market, symbol).map_err(|e| bad_symbol(symbol, e))?;
+            let i = Self::known_index(&st.market, symbol).map_err(|e| bad_symbol(symbol, e))?;
             let spec = st.market.spec(i);
             st.venue
                 .cancel(i, spec, order, now)
@@ -629,7 +682,7 @@ impl Exchange for SimExchange {
     async fn fetch_order(&self, symbol: &Symbol, order: &OrderRef) -> Result<Order, ExchangeError> {
         self.gate(Endpoint::QueryOrder, weight(Endpoint::QueryOrder, Some(1)), "fetch_order", None).await?;
         self.with_state(false, |st, now| {
-            let i = Self::listed_index(&st.market, symbol).map_err(|e| bad_symbol(symbol, e))?;
+            let i = Self::known_index(&st.market, symbol).map_err(|e| bad_symbol(symbol, e))?;
             self.visible_order(st, i, order, now)
                 .map(Self::order_of)
                 .map_err(|e| map_err(e, "fetch_order", now, None))
@@ -640,9 +693,8 @@ impl Exchange for SimExchange {
         let w = weight(Endpoint::OpenOrders, symbol.map(|_| 1));
         self.gate(Endpoint::OpenOrders, w, "fetch_open_orders", None).await?;
         let (orders, venue_id) = self.with_state(false, |st, _| {
-            let m = symbol
-                .map(|s| Self::listed_index(&st.market, s).map_err(|e| bad_symbol(s, e)))
-                .transpose()?;
+            let m =
+                symbol.map(|s| Self::known_index(&st.market, s).map_err(|e| bad_symbol(s, e))).transpose()?;
             let orders: Vec<Order> = st.venue.open_orders(m).iter().map(Self::order_of).collect();
             Ok::<_, ExchangeError>((orders, m.map(|i| st.market.spec(i).venue_id.clone())))
         })?;

@@ -474,6 +474,48 @@ async fn delisted_symbols_are_bad_symbols_everywhere() {
 }
 
 #[tokio::test]
+async fn a_mid_session_delisting_hits_the_held_market_cancels_its_orders_and_keeps_lookups() {
+    let clock = manual();
+    let faults = FaultProfile {
+        name: "custom".into(),
+        delist_mid_session: 1,
+        delist_within: Duration::from_secs(600),
+        ..FaultProfile::none()
+    };
+    let sim = SimExchange::new(SimConfig { faults, ..config(&clock) }).unwrap();
+    let eth = sym("ETH/USDT");
+    sim.set_mid_price(&eth, dec!(3000)).unwrap();
+    let resting =
+        OrderRequest::limit(eth.clone(), Side::Buy, dec!(0.1), dec!(2500), TimeInForce::Gtc, cid("rest-1"));
+    sim.create_order(&resting).await.unwrap();
+    assert!(sim.load_markets().await.unwrap().markets.iter().all(|m| m.is_trading()), "all listed at start");
+    clock.advance(Duration::from_secs(600));
+    // The market with the open order went, the others trade on.
+    let markets = sim.load_markets().await.unwrap().markets;
+    let gone: Vec<&Symbol> = markets.iter().filter(|m| !m.is_trading()).map(|m| &m.symbol).collect();
+    assert_eq!(gone, vec![&eth]);
+    assert!(matches!(sim.fetch_ticker(&eth).await, Err(ExchangeError::BadSymbol { .. })));
+    assert!(matches!(
+        sim.create_order(&OrderRequest::limit(
+            eth.clone(),
+            Side::Buy,
+            dec!(0.1),
+            dec!(2500),
+            TimeInForce::Gtc,
+            cid("rest-2")
+        ))
+        .await,
+        Err(ExchangeError::BadSymbol { .. })
+    ));
+    // Its open order was canceled by the venue, and lookups still answer.
+    let order = sim.fetch_order(&eth, &OrderRef::Client(cid("rest-1"))).await.unwrap();
+    assert_eq!(order.status, OrderStatus::Canceled);
+    assert!(sim.fetch_open_orders(Some(&eth)).await.unwrap().orders.is_empty());
+    let usdt = sim.balances().into_iter().find(|b| b.asset == "USDT").unwrap();
+    assert_eq!((usdt.free, usdt.locked), (dec!(10000), Decimal::ZERO), "the locked quote came back");
+}
+
+#[tokio::test]
 async fn random_fault_profile_is_reproducible_by_seed() {
     let outcomes = |seed| async move {
         let clock = manual();

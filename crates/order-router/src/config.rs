@@ -33,6 +33,10 @@ pub struct RouterConfig {
     pub market_slippage_reserve: Decimal,
     /// Fee fraction assumed when the venue cannot list an order's fills (marked as estimated).
     pub assumed_fee_rate: Decimal,
+    /// How long after an order ended a transient failure to list its fills (timeout, 5xx, rate
+    /// limit) defers its settlement to the next tracking round instead of estimating the fees:
+    /// an estimate that differs from the venue's fee leaves the budget and the account apart.
+    pub fills_retry_window: Duration,
     /// Shortest pause between two tracking rounds.
     pub min_poll_interval: Duration,
     /// Longest pause between two tracking rounds.
@@ -47,7 +51,8 @@ pub struct RouterConfig {
 impl RouterConfig {
     /// The defaults: 1 000 USDT budget, 100 USDT positions, 5 concurrent positions, trading on,
     /// order flow on, prefix `dr`, 0.1 % fees, 1 % market slippage reserve, polling between
-    /// 0.5 s and 10 s within 10 % of the weight budget, 1 % balance drift tolerance.
+    /// 0.5 s and 10 s within 10 % of the weight budget, 1 % balance drift tolerance, fills of an
+    /// ended order retried for 2 minutes before fees are estimated.
     pub fn new() -> Self {
         RouterConfig {
             quote_asset: "USDT".into(),
@@ -60,6 +65,7 @@ impl RouterConfig {
             fee_reserve_rate: Decimal::new(1, 3),
             market_slippage_reserve: Decimal::new(1, 2),
             assumed_fee_rate: Decimal::new(1, 3),
+            fills_retry_window: Duration::from_secs(120),
             min_poll_interval: Duration::from_millis(500),
             max_poll_interval: Duration::from_secs(10),
             tracking_weight_share: Decimal::new(1, 1),

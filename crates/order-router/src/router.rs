@@ -357,10 +357,15 @@ impl OrderRouter {
         reason: &str,
     ) -> Event {
         let (free, reserved, committed) = (st.budget.free(), st.budget.reserved(), st.budget.committed());
+        let total = Some(st.budget.total());
         let intent_id = intent.to_owned();
         match kind {
-            BudgetStep::Reserved => Event::BudgetReserved { intent_id, amount, free, reserved, committed },
-            BudgetStep::Committed => Event::BudgetCommitted { intent_id, amount, free, reserved, committed },
+            BudgetStep::Reserved => {
+                Event::BudgetReserved { intent_id, amount, free, reserved, committed, total }
+            }
+            BudgetStep::Committed => {
+                Event::BudgetCommitted { intent_id, amount, free, reserved, committed, total }
+            }
             BudgetStep::Released => Event::BudgetReleased {
                 intent_id,
                 amount,
@@ -368,6 +373,7 @@ impl OrderRouter {
                 free,
                 reserved,
                 committed,
+                total,
             },
         }
     }
@@ -452,17 +458,24 @@ impl OrderRouter {
             } else if let Some(p) = st.positions.get_mut(&intent.symbol) {
                 p.locked += plan.quantity;
             }
-            let mut events = vec![
-                Event::IntentCreated {
-                    intent_id: intent.id.to_string(),
-                    symbol: intent.symbol.clone(),
-                    side: intent.side,
-                    price: plan.reference_price,
-                    quantity: plan.quantity,
-                    notional: plan.notional(),
-                },
-                self.budget_event(st, BudgetStep::Reserved, intent.id.as_str(), plan.reserve, ""),
-            ];
+            let mut events = vec![Event::IntentCreated {
+                intent_id: intent.id.to_string(),
+                symbol: intent.symbol.clone(),
+                side: intent.side,
+                price: plan.reference_price,
+                quantity: plan.quantity,
+                notional: plan.notional(),
+            }];
+            // Only a buy reserves quote; a sell's zero "reservation" would never be released.
+            if intent.side == Side::Buy {
+                events.push(self.budget_event(
+                    st,
+                    BudgetStep::Reserved,
+                    intent.id.as_str(),
+                    plan.reserve,
+                    "",
+                ));
+            }
             let mut record = OrderRecord {
                 intent: intent.clone(),
                 plan: plan.clone(),
@@ -489,13 +502,15 @@ impl OrderRouter {
                         p.locked -= plan.quantity;
                     }
                 }
-                events.push(self.budget_event(
-                    st,
-                    BudgetStep::Released,
-                    intent.id.as_str(),
-                    released,
-                    "order flow disabled",
-                ));
+                if intent.side == Side::Buy {
+                    events.push(self.budget_event(
+                        st,
+                        BudgetStep::Released,
+                        intent.id.as_str(),
+                        released,
+                        "order flow disabled",
+                    ));
+                }
             }
             st.insert(record.clone());
             let pos = st.positions.get(&intent.symbol);
@@ -689,6 +704,15 @@ impl OrderRouter {
                 Ok(list) => {
                     fills = list.into_iter().filter(|f| f.order_id == order_id).collect();
                     fills_ok = fills.iter().map(|f| f.quantity).sum::<Decimal>() == rec.filled_quantity;
+                }
+                // A transient failure is retried in the next round (within the window); an
+                // estimate would leave the budget and the account's balance apart.
+                Err(e)
+                    if read_may_succeed_later(&e)
+                        && self.clock.now() < rec.updated_at + self.config.fills_retry_window =>
+                {
+                    tracing::info!(%cid, error = %e, "fills unavailable; settlement retried next round");
+                    return Ok(());
                 }
                 Err(e) => tracing::warn!(%cid, error = %e, "fills unavailable; fees estimated"),
             }
@@ -955,6 +979,73 @@ impl OrderRouter {
         }
     }
 
+    /// Reloads the market rules and closes every position on a market that stopped trading
+    /// (delisted, status `BREAK`, or gone from the list): no order can sell it there any more,
+    /// so its cost is written off as a realised loss (`POSITION_CLOSED` with reason `DELISTED`,
+    /// `BUDGET_RELEASED`, and a `RECONCILED` finding `market_delisted` naming the quantity left
+    /// on the account). A position with an order still active waits until it settles (a later
+    /// call closes it). Returns the markets closed; a venue that cannot list its markets now
+    /// closes nothing.
+    pub async fn close_delisted(&self) -> Result<Vec<Symbol>, RouterError> {
+        let list = match self.venue.load_markets().await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::info!(error = %e, "market rules unavailable; delisting check skipped");
+                return Ok(Vec::new());
+            }
+        };
+        self.set_markets(list.markets);
+        let now = self.clock.now();
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let busy: std::collections::BTreeSet<Symbol> =
+            st.active_orders().map(|o| o.intent.symbol.clone()).collect();
+        let gone: Vec<Symbol> = {
+            let markets = self.markets.lock();
+            st.positions
+                .keys()
+                .filter(|s| !busy.contains(*s) && markets.get(*s).is_none_or(|m| !m.is_trading()))
+                .cloned()
+                .collect()
+        };
+        let mut events = Vec::new();
+        for symbol in &gone {
+            let Some(p) = st.positions.remove(symbol) else { continue };
+            let pnl = st.budget.close(p.cost, Decimal::ZERO);
+            let id = format!("delisted:{symbol}");
+            events.push(self.budget_event(st, BudgetStep::Released, &id, p.cost, "market delisted"));
+            events.push(Event::PositionClosed {
+                symbol: symbol.clone(),
+                quantity: p.quantity,
+                entry_price: p.entry_price,
+                exit_price: Decimal::ZERO,
+                pnl,
+                reason: ExitReason::Delisted,
+                held_ms: u64::try_from(now.millis_since(p.opened_at)).unwrap_or(0),
+            });
+            events.push(Event::Reconciled {
+                kind: "market_delisted".into(),
+                symbol: Some(symbol.clone()),
+                client_order_id: None,
+                detail: format!(
+                    "{symbol} stopped trading: {} {} stay on the account, cost {} written off",
+                    p.quantity,
+                    symbol.base(),
+                    p.cost
+                ),
+                blocks_trading: false,
+            });
+        }
+        if !gone.is_empty() {
+            let positions = gone.iter().map(|s| (s.clone(), None)).collect();
+            self.persist(&Change { positions, budget: Some(&st.budget), ..Change::default() })?;
+            self.check(st)?;
+        }
+        drop(guard);
+        self.emit(events);
+        Ok(gone)
+    }
+
     /// Reconciles the ledger with the venue (call on start, before any intent):
     /// market rules; every active ledger order by client id (unknown outcomes resolved with the
     /// acceptance window); open orders carrying the router's prefix; fills since the last known
@@ -963,7 +1054,7 @@ impl OrderRouter {
     /// [`ReconcileReport::blocked`] says why; otherwise it starts trading.
     pub async fn reconcile(&self) -> Result<ReconcileReport, RouterError> {
         let mut findings: Vec<Finding> = Vec::new();
-        match self.venue.load_markets().await {
+        match retry_read(|| self.venue.load_markets()).await {
             Ok(list) => self.set_markets(list.markets),
             Err(e) => findings.push(Finding {
                 kind: "unresolved",
@@ -1050,7 +1141,7 @@ impl OrderRouter {
         }
         // 2. Open orders on the venue that carry our prefix.
         let prefix = format!("{}-", self.config.client_id_prefix);
-        match self.venue.fetch_open_orders(None).await {
+        match retry_read(|| self.venue.fetch_open_orders(None)).await {
             Ok(open) => {
                 for o in open.orders.iter().filter(|o| o.client_order_id.as_str().starts_with(&prefix)) {
                     let known = self.state.lock().orders.get(&o.client_order_id).map(|r| r.state);
@@ -1091,7 +1182,7 @@ impl OrderRouter {
             self.reconcile_fills(&symbol, &mut findings).await?;
         }
         // 4. Balances against positions.
-        match self.venue.fetch_balances().await {
+        match retry_read(|| self.venue.fetch_balances()).await {
             Ok(balances) => self.reconcile_balances(&balances, &mut findings)?,
             Err(e) => findings.push(Finding {
                 kind: "unresolved",
@@ -1132,7 +1223,7 @@ impl OrderRouter {
                 .min()
         });
         let query = FillQuery { symbol: symbol.clone(), since, order_id: None, limit: 1000 };
-        let fills = match self.venue.fetch_fills(&query).await {
+        let fills = match retry_read(|| self.venue.fetch_fills(&query)).await {
             Ok(f) => f,
             Err(e) => {
                 findings.push(Finding {
@@ -1231,6 +1322,42 @@ impl OrderRouter {
             });
         }
         Ok(())
+    }
+}
+
+/// True when a READ that failed with `e` may succeed if repeated: the transient errors, and an
+/// unreadable (garbled, truncated) answer, which for a read proves nothing about the venue.
+fn read_may_succeed_later(e: &ExchangeError) -> bool {
+    e.is_retryable() || matches!(e, ExchangeError::InvalidResponse { .. })
+}
+
+/// How often reconciliation tries a read that fails transiently (timeout, 5xx, rate limit)
+/// before it records the failure: one lost answer must not make the router fail closed for a
+/// whole session.
+const RECONCILE_READ_ATTEMPTS: u32 = 5;
+
+/// Runs `read` until it succeeds, fails for good, or [`RECONCILE_READ_ATTEMPTS`] transient
+/// failures happened, pausing 0.5 s, 1 s, 2 s, ... between attempts (the venue's
+/// `retry_after` when it names a longer one).
+async fn retry_read<T, F, Fut>(mut read: F) -> Result<T, ExchangeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ExchangeError>>,
+{
+    let mut attempt: u32 = 1;
+    loop {
+        match read().await {
+            Err(e) if read_may_succeed_later(&e) && attempt < RECONCILE_READ_ATTEMPTS => {
+                let mut pause = Duration::from_millis(500u64 << attempt.min(6));
+                if let ExchangeError::RateLimited { retry_after } = &e {
+                    pause = pause.max(*retry_after);
+                }
+                tracing::info!(error = %e, attempt, "reconciliation read failed; retrying");
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -1241,6 +1241,7 @@ pub fn exit_reason_name(reason: ExitReason) -> &'static str {
         ExitReason::TrailingStop => "TRAILING_STOP",
         ExitReason::MaxHold => "MAX_HOLD",
         ExitReason::Manual => "MANUAL",
+        ExitReason::Delisted => "DELISTED",
     }
 }
 

@@ -295,6 +295,7 @@ async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
                 free: dec!(974.97),
                 reserved: dec!(25.03),
                 committed: Decimal::ZERO,
+                total: Some(dec!(1000)),
             });
             let id = g.order(&symbol, Side::Buy, price, qty);
             if intents == 2 {
@@ -377,6 +378,7 @@ async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
                 free: dec!(1000),
                 reserved: Decimal::ZERO,
                 committed: Decimal::ZERO,
+                total: Some(dec!(1000)),
             });
         }
         if kind == Kind::Trading && !late_done && t > 20 * 60_000 {

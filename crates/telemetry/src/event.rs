@@ -39,6 +39,27 @@ pub enum ExitReason {
     MaxHold,
     /// Closed by hand or by the shutdown procedure.
     Manual,
+    /// The venue stopped trading the market (delisted, status `BREAK`): the holding cannot be
+    /// sold there any more; its cost is written off as a realised loss and the quantity stays
+    /// on the account (reported, see `SESSION_RECONCILED`).
+    Delisted,
+}
+
+/// One asset of [`Event::SessionReconciled`]: what the venue's account holds against the
+/// ledger's position in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetBalance {
+    /// The asset (e.g. `BTC`).
+    pub asset: String,
+    /// The account's total on the venue (free + locked).
+    pub venue: Decimal,
+    /// The quantity of the ledger's open position in it (zero when none).
+    pub ledger: Decimal,
+    /// The smallest quantity an order can sell in its market (`max(min_qty, step_size)`);
+    /// a closed position may leave less than this on the account (dust written off).
+    pub unsellable_below: Decimal,
+    /// The market is not trading any more (delisted / `BREAK`).
+    pub delisted: bool,
 }
 
 /// One symbol's deepest drop in a session, for [`Event::FunnelSnapshot`].
@@ -354,6 +375,10 @@ pub enum Event {
         reserved: Decimal,
         /// Committed budget after the step.
         committed: Decimal,
+        /// Total budget after the step (`free + reserved + committed` must equal it); absent in
+        /// sessions written before it was added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<Decimal>,
     },
     /// Reserved budget was committed to a fill.
     BudgetCommitted {
@@ -367,6 +392,10 @@ pub enum Event {
         reserved: Decimal,
         /// Committed budget after the step.
         committed: Decimal,
+        /// Total budget after the step (`free + reserved + committed` must equal it); absent in
+        /// sessions written before it was added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<Decimal>,
     },
     /// Reserved or committed budget went back to free.
     BudgetReleased {
@@ -382,6 +411,10 @@ pub enum Event {
         reserved: Decimal,
         /// Committed budget after the step.
         committed: Decimal,
+        /// Total budget after the step (`free + reserved + committed` must equal it); absent in
+        /// sessions written before it was added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<Decimal>,
     },
 
     // ----- positions -----
@@ -551,6 +584,34 @@ pub enum Event {
         entries: Vec<String>,
     },
 
+    /// The closing check of a session against the venue, emitted after the orders settled and
+    /// right before `SESSION_ENDED`: the account's balances against the ledger's positions and
+    /// budget, and the telemetry counters (the writer was flushed just before, so every event
+    /// emitted before this one is counted as written or dropped).
+    SessionReconciled {
+        /// One line per base asset the ledger holds, the account holds, or the session traded.
+        assets: Vec<AssetBalance>,
+        /// The budget's quote asset.
+        quote_asset: String,
+        /// The account's total of the quote asset on the venue.
+        quote_venue: Decimal,
+        /// The budget at the end: free.
+        free: Decimal,
+        /// Reserved (open buy orders).
+        reserved: Decimal,
+        /// Committed (held positions, at cost).
+        committed: Decimal,
+        /// Total.
+        total: Decimal,
+        /// Orders the ledger still tracks as active (not settled).
+        active_orders: u64,
+        /// Events written to `events.jsonl` before this one.
+        events_written: u64,
+        /// Events lost before this one.
+        events_dropped: u64,
+        /// The balances could not be read (the fields above are then the ledger's only).
+        venue_error: Option<String>,
+    },
     /// The first event of a session.
     SessionStarted {
         /// The run id (also on every line).
@@ -659,6 +720,7 @@ impl Event {
             Event::ShutdownStarted { .. } => "SHUTDOWN_STARTED",
             Event::ShutdownPhase { .. } => "SHUTDOWN_PHASE",
             Event::ShutdownCompleted { .. } => "SHUTDOWN_COMPLETED",
+            Event::SessionReconciled { .. } => "SESSION_RECONCILED",
             Event::SessionStarted { .. } => "SESSION_STARTED",
             Event::SessionEnded { .. } => "SESSION_ENDED",
             Event::TelemetryDropped { .. } => "TELEMETRY_DROPPED",

@@ -50,7 +50,9 @@ mod session;
 mod writer;
 
 pub use error::{LineError, TelemetryError};
-pub use event::{DeepestDrop, Event, EventRecord, EventSink, ExitReason, RunId, Tier, SCHEMA_VERSION};
+pub use event::{
+    AssetBalance, DeepestDrop, Event, EventRecord, EventSink, ExitReason, RunId, Tier, SCHEMA_VERSION,
+};
 pub use logging::{
     build_dispatch, install, DebugTrace, LogConfig, LogLosses, LogSetup, DEBUG_TRACE_ENV,
     DEFAULT_LOG_QUEUE_LINES,

@@ -222,6 +222,7 @@ pub fn sample_events() -> Vec<Event> {
             free: dec("900"),
             reserved: dec("100"),
             committed: Decimal::ZERO,
+            total: Some(dec("1000")),
         },
         Event::BudgetCommitted {
             intent_id: "i-42".into(),
@@ -229,6 +230,7 @@ pub fn sample_events() -> Vec<Event> {
             free: dec("900"),
             reserved: dec("0.1230334316"),
             committed: dec("99.8769665684"),
+            total: Some(dec("1000")),
         },
         Event::BudgetReleased {
             intent_id: "i-42".into(),
@@ -237,6 +239,7 @@ pub fn sample_events() -> Vec<Event> {
             free: dec("900.1230334316"),
             reserved: Decimal::ZERO,
             committed: dec("99.8769665684"),
+            total: Some(dec("1000")),
         },
         Event::PositionOpened {
             symbol: btc.clone(),
@@ -284,6 +287,25 @@ pub fn sample_events() -> Vec<Event> {
             session: "session_20240305_060708".into(),
             version: "0.1.0".into(),
             config_snapshot: "api_key = \"<redacted>\"\n[drop]\ntrigger = \"0.985\"\n".into(),
+        },
+        Event::SessionReconciled {
+            assets: vec![crate::AssetBalance {
+                asset: "BTC".into(),
+                venue: dec("0.00151"),
+                ledger: dec("0.0015"),
+                unsellable_below: dec("0.00001"),
+                delisted: false,
+            }],
+            quote_asset: "USDT".into(),
+            quote_venue: dec("9989.5"),
+            free: dec("1010.5"),
+            reserved: Decimal::ZERO,
+            committed: dec("100.1"),
+            total: dec("1110.6"),
+            active_orders: 0,
+            events_written: 1234,
+            events_dropped: 0,
+            venue_error: None,
         },
         Event::SessionEnded {
             reason: "ctrl_c".into(),
