@@ -212,6 +212,9 @@ enum Driver {
         anchor: f64,
         transient: f64,
         decay: f64,
+        /// `(dt, decay^dt)` of the latest step: the steps of a session share one `dt`, so the
+        /// power is taken once per jump, not once per step.
+        decay_dt: (f64, f64),
     },
     Replay(Box<ReplayPath>),
 }
@@ -431,7 +434,13 @@ impl Market {
                 let symbol = Symbol::new(&base, "USDT")?;
                 let mut spec = Spec::new(symbol, format!("{base}USDT"), price, &mut spec_rng, known)?;
                 spec.drop_rate = config.drops_per_hour / 3600.0;
-                let driver = Driver::Walk { x: price.ln(), anchor: price.ln(), transient: 0.0, decay: 1.0 };
+                let driver = Driver::Walk {
+                    x: price.ln(),
+                    anchor: price.ln(),
+                    transient: 0.0,
+                    decay: 1.0,
+                    decay_dt: (0.0, 1.0),
+                };
                 let state = State::new(driver, mk_rng(2 * i as u64 + 2), &spec, price);
                 specs.push(spec);
                 states.push(state);
@@ -900,12 +909,15 @@ impl State {
 
     /// One step of the jump diffusion over `dt` seconds.
     fn walk(&mut self, spec: &Spec, dt: f64) {
-        let Driver::Walk { x, anchor, transient, decay } = &mut self.driver else { return };
+        let Driver::Walk { x, anchor, transient, decay, decay_dt } = &mut self.driver else { return };
         let z: f64 = self.rng.sample(StandardNormal);
         let u: f64 = self.rng.random();
         // Mean reversion towards the anchor over ~6 h keeps long sessions in a sane range.
         *x += spec.sigma * dt.sqrt() * z - (*x - *anchor) * dt / 21_600.0;
-        *transient *= decay.powf(dt);
+        if decay_dt.0 != dt {
+            *decay_dt = (dt, decay.powf(dt));
+        }
+        *transient *= decay_dt.1;
         let p_drop = spec.drop_rate * dt;
         if u < p_drop + p_drop * 0.5 {
             let drop = u < p_drop;
@@ -917,6 +929,7 @@ impl State {
             *x += jump * (1.0 - recovered);
             *transient += jump * recovered;
             *decay = 0.5f64.powf(1.0 / half_life_s);
+            *decay_dt = (dt, decay.powf(dt));
         }
         self.mid = spec.ticks((*x + *transient).exp());
     }
