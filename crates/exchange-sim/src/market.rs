@@ -1021,6 +1021,25 @@ mod tests {
         }
     }
 
+    /// Prices, quantities and quote volumes built from integers are the `Decimal` products they
+    /// replaced, for every tick and step size of a large universe.
+    #[test]
+    fn integer_built_amounts_equal_the_decimal_products() {
+        let cfg = SimConfig { symbols: 400, history_minutes: 1, ..SimConfig::default() };
+        let m = Market::new(&cfg, Timestamp::from_millis(0)).unwrap();
+        for spec in m.specs() {
+            for n in [0u64, 1, 7, 123_456, 999_999_999] {
+                assert_eq!(spec.price(n as u32), Decimal::from(n) * spec.tick, "{}", spec.venue_id);
+                assert_eq!(spec.qty(n), Decimal::from(n) * spec.step, "{}", spec.venue_id);
+            }
+            for units in [0u128, 1, 3, 4, 1_234_567, 98_765_432_123_456_789] {
+                let expected = (Decimal::from(units as u64) * spec.step * spec.tick / Decimal::from(4))
+                    .round_dp_with_strategy(8, RoundingStrategy::ToZero);
+                assert_eq!(spec.quote_amount(units), expected, "{} units {units}", spec.venue_id);
+            }
+        }
+    }
+
     #[test]
     fn cached_quote_volume_equals_the_24h_statistics() {
         let mut m = market(3, 8);
