@@ -803,9 +803,9 @@ impl Feed {
                             millis(latency),
                             millis(self.config.slow_after)
                         );
-                        self.strike(&symbol, reason, now);
+                        self.strike(symbol, reason, now);
                     } else {
-                        self.healthy(&symbol, now);
+                        self.healthy(symbol, now);
                     }
                 }
                 Vec::new()
