@@ -19,10 +19,42 @@ const MAX_ASSET_LEN: usize = 20;
 /// Cloning is cheap (one shared allocation), so symbols can be copied into events and maps
 /// freely. The venue's own id (`BTCUSDT`) is *not* derived by string concatenation; ask the
 /// venue's [`SymbolMap`].
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct Symbol {
     text: Arc<str>,
     slash: usize,
+}
+
+// Comparisons look at the text (the slash follows from it). Clones of one symbol share the
+// allocation, and a market-data cycle compares a symbol with its own clones thousands of times
+// (map lookups, sorting): the same allocation is equal without reading the bytes.
+impl PartialEq for Symbol {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.text, &other.text) || self.text == other.text
+    }
+}
+
+impl Eq for Symbol {}
+
+impl std::hash::Hash for Symbol {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl PartialOrd for Symbol {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Symbol {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.text, &other.text) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.text.cmp(&other.text)
+    }
 }
 
 impl Symbol {
@@ -182,6 +214,24 @@ mod tests {
         assert_eq!((s.base(), s.quote(), s.as_str()), ("BTC", "USDT", "BTC/USDT"));
         let s: Symbol = "1000SATS/USDT".parse().unwrap();
         assert_eq!(s.base(), "1000SATS");
+    }
+
+    /// Comparisons by text, whether or not two symbols share an allocation.
+    #[test]
+    fn equality_order_and_hash_follow_the_text() {
+        use std::hash::BuildHasher;
+        let a: Symbol = "ETH/USDT".parse().unwrap();
+        let same: Symbol = "ETH/USDT".parse().unwrap();
+        let other: Symbol = "BTC/USDT".parse().unwrap();
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(a, same);
+        assert_eq!(a, a.clone());
+        assert_eq!(a.cmp(&same), std::cmp::Ordering::Equal);
+        assert_eq!(state.hash_one(&a), state.hash_one(&same));
+        assert_ne!(a, other);
+        assert!(other < a && a > other.clone());
+        let long: Symbol = "ETHX/USDT".parse().unwrap();
+        assert!(a < long, "ETH/USDT sorts before ETHX/USDT");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Benchmarks of the simulated venue: market steps per second with 2000 symbols (130 as the
-//! baseline), and HTTP requests per second for `ticker/bookTicker` of all 2000 symbols (`ping`
+//! baseline), the in-process bulk book ticker of 2000 symbols, and HTTP requests per second for `ticker/bookTicker` of all 2000 symbols (`ping`
 //! as the baseline of the HTTP stack itself), over 127.0.0.1 with reqwest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a panic is a failure report
 
@@ -33,6 +33,21 @@ fn ticks(c: &mut Criterion) {
     group.finish();
 }
 
+/// The in-process bulk book ticker of 2000 symbols (what a simulated session's feed asks every
+/// cycle): quote building, prices and 24 h quote volumes from the integer state.
+fn bulk_quotes(c: &mut Criterion) {
+    use exchange::Exchange;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sim = SimExchange::new(SimConfig { latency: Duration::ZERO, ..config(2000) }).unwrap();
+    let mut group = c.benchmark_group("bulk_quotes");
+    group.sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(2000));
+    group.bench_function("2000_symbols", |b| {
+        b.iter(|| rt.block_on(sim.fetch_tickers(None)).unwrap().len());
+    });
+    group.finish();
+}
+
 fn http(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let server = rt.block_on(SimServer::start(config(2000))).unwrap();
@@ -61,6 +76,6 @@ fn http(c: &mut Criterion) {
 
 mod group {
     #![allow(missing_docs, unreachable_pub)] // the function criterion_group! generates
-    criterion::criterion_group!(benches, super::ticks, super::http);
+    criterion::criterion_group!(benches, super::ticks, super::bulk_quotes, super::http);
 }
 criterion_main!(group::benches);

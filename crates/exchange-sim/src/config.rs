@@ -49,8 +49,10 @@ pub struct SimConfig {
     pub weight_limit_per_minute: u32,
     /// Simulation step: the market moves once per step of simulated time.
     pub tick_interval: Duration,
-    /// One-minute candles kept per symbol (history before the session start included), so a
-    /// 1000-candle `1m` request and the 24h ticker can be answered from the path.
+    /// One-minute candles kept per symbol (history before the session start included): what
+    /// klines of 1, 3 and 5 minutes answer from the path (older ones are synthesised). The 24h
+    /// ticker and klines of 15 minutes and wider read the last day's quarter-hour buckets, kept
+    /// besides (97 per symbol), so a market's memory stays small and flat over any session.
     pub history_minutes: u32,
     /// Average number of sharp drops (1-10 %, partly recovered) per symbol and simulated hour.
     pub drops_per_hour: f64,
@@ -114,7 +116,7 @@ impl Default for SimConfig {
             initial_balances: BTreeMap::from([("USDT".to_owned(), Decimal::from(10_000))]),
             weight_limit_per_minute: 6000,
             tick_interval: Duration::from_secs(1),
-            history_minutes: 1500,
+            history_minutes: 120,
             drops_per_hour: 0.3,
             pull_step: None,
             replay: Vec::new(),

@@ -22,6 +22,10 @@ use crate::{SimConfig, SimError};
 
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 86_400_000;
+/// Minutes in a day (the window of the 24 h statistics).
+const DAY_MIN: i64 = 1440;
+/// Minutes in one bucket of the 24 h history.
+const QUARTER_MIN: i64 = 15;
 const MAX_TICKS: f64 = 1_000_000_000.0;
 
 /// Well-known markets first (approximate price levels), so a default universe looks familiar.
@@ -150,6 +154,53 @@ impl MinuteCandle {
         self.l = self.l.min(price);
         self.c = price;
     }
+
+    fn span(&self) -> Span {
+        Span {
+            minute: self.minute,
+            o: self.o,
+            h: self.h,
+            l: self.l,
+            c: self.c,
+            volume: self.volume,
+            trades: u64::from(self.trades),
+            quote: self.quote_units(),
+        }
+    }
+}
+
+/// Consecutive one-minute candles folded together: a quarter-hour bucket of the 24 h history,
+/// or a row being aggregated for a klines answer.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// First minute of the span.
+    minute: i64,
+    o: u32,
+    h: u32,
+    l: u32,
+    c: u32,
+    /// Traded base volume, in steps.
+    volume: u64,
+    trades: u64,
+    /// Quote volume units (`step * tick / 4` each), summed per minute.
+    quote: u128,
+}
+
+impl Span {
+    /// Adds the span that follows this one.
+    fn absorb(&mut self, next: &Span) {
+        self.h = self.h.max(next.h);
+        self.l = self.l.min(next.l);
+        self.c = next.c;
+        self.volume = self.volume.saturating_add(next.volume);
+        self.trades = self.trades.saturating_add(next.trades);
+        self.quote = self.quote.saturating_add(next.quote);
+    }
+}
+
+/// The first minute of the quarter hour that holds `minute`.
+fn quarter_of(minute: i64) -> i64 {
+    minute - minute.rem_euclid(QUARTER_MIN)
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +212,9 @@ enum Driver {
         anchor: f64,
         transient: f64,
         decay: f64,
+        /// `(dt, decay^dt)` of the latest step: the steps of a session share one `dt`, so the
+        /// power is taken once per jump, not once per step.
+        decay_dt: (f64, f64),
     },
     Replay(Box<ReplayPath>),
 }
@@ -175,14 +229,17 @@ struct State {
     ask_qty: u64,
     last_at_ask: bool,
     last_qty: u64,
+    /// The latest completed one-minute candles (at most `history_minutes`).
     candles: VecDeque<MinuteCandle>,
+    /// Every completed minute of the 24 h window folded into quarter-hour buckets, oldest
+    /// first: the 24 h statistics and klines of 15 minutes and wider read these, so a day of
+    /// history costs 97 buckets per market instead of 1440 candles.
+    quarters: VecDeque<Span>,
+    /// Sum of the buckets' quote volume units (kept as buckets are added and dropped).
+    quarters_qv: u128,
     current: MinuteCandle,
     trade_seq: i64,
     listed: bool,
-    /// Quote volume units of the completed candles of the 24 h window, cached per minute.
-    qv_cache: Option<(i64, u128)>,
-    /// Sum of `quote_units` over `candles` (kept as candles are pushed and popped).
-    candles_qv: u128,
 }
 
 /// The whole simulated market.
@@ -284,7 +341,7 @@ impl Spec {
     }
 
     pub(crate) fn price(&self, ticks: u32) -> Decimal {
-        Decimal::from(ticks) * self.tick
+        times_power_of_ten(u64::from(ticks), self.tick)
     }
 
     /// A generated base quantity in whole steps, rounded down, at least one step (book and
@@ -306,16 +363,44 @@ impl Spec {
 
     /// `steps` steps of base quantity, exactly.
     fn qty(&self, steps: u64) -> Decimal {
-        Decimal::from(steps) * self.step
+        times_power_of_ten(steps, self.step)
     }
 
     /// Quote volume units (`step * tick / 4` each) as an exact amount, rounded down to 8
     /// decimals. The sums stay far below 2^96 (10^15 steps * 4 * 10^9 ticks per candle).
+    ///
+    /// Integer arithmetic (this runs for every quote): `step * tick / 4` is `25 * 10^-k`, so the
+    /// amount is `units * 25` at scale `k`, cut to 8 decimals.
     fn quote_amount(&self, units: u128) -> Decimal {
         let units = i128::try_from(units).unwrap_or(i128::MAX).min(MAX_QUOTE_UNITS);
-        let units = Decimal::try_from_i128_with_scale(units, 0).unwrap_or(Decimal::MAX);
-        (units * self.step * self.tick / Decimal::from(4)).round_dp_with_strategy(8, RoundingStrategy::ToZero)
+        // 10^-k = step * tick / 100; a step above 1 (10^n, scale 0) lowers k by n.
+        let mut k = i64::from(self.step.scale()) + i64::from(self.tick.scale()) + 2;
+        if self.step.scale() == 0 {
+            k -= i64::from(self.step.mantissa().max(1).ilog10());
+        }
+        let mut m = units.saturating_mul(25);
+        if k > 8 {
+            m /= 10i128.pow(u32::try_from(k - 8).unwrap_or(0).min(38));
+            k = 8;
+        }
+        while k < 0 {
+            m = m.saturating_mul(10);
+            k += 1;
+        }
+        let scale = u32::try_from(k).unwrap_or(0);
+        Decimal::try_from_i128_with_scale(m.min(MAX_QUOTE_UNITS), scale).unwrap_or(Decimal::MAX)
     }
+}
+
+/// `units * unit` for a power of ten `unit` (a tick or a step): the same `Decimal` as the
+/// product (scale of `unit`), built without a multiplication.
+fn times_power_of_ten(units: u64, unit: Decimal) -> Decimal {
+    if unit.mantissa() == 1 {
+        if let Ok(d) = Decimal::try_from_i128_with_scale(i128::from(units), unit.scale()) {
+            return d;
+        }
+    }
+    Decimal::from(units).checked_mul(unit).unwrap_or(Decimal::MAX)
 }
 
 /// Largest quote-volume unit count a `Decimal` holds (its 96-bit mantissa).
@@ -349,7 +434,13 @@ impl Market {
                 let symbol = Symbol::new(&base, "USDT")?;
                 let mut spec = Spec::new(symbol, format!("{base}USDT"), price, &mut spec_rng, known)?;
                 spec.drop_rate = config.drops_per_hour / 3600.0;
-                let driver = Driver::Walk { x: price.ln(), anchor: price.ln(), transient: 0.0, decay: 1.0 };
+                let driver = Driver::Walk {
+                    x: price.ln(),
+                    anchor: price.ln(),
+                    transient: 0.0,
+                    decay: 1.0,
+                    decay_dt: (0.0, 1.0),
+                };
                 let state = State::new(driver, mk_rng(2 * i as u64 + 2), &spec, price);
                 specs.push(spec);
                 states.push(state);
@@ -397,48 +488,31 @@ impl Market {
         Ok(market)
     }
 
-    /// Generates `history_cap` one-minute candles before `start` and sets the live state at the
-    /// end of them.
+    /// Generates the history before `start`: the 24 h window in quarter-hour buckets, the last
+    /// `history_cap` minutes (from a quarter-hour boundary) as one-minute candles; then sets
+    /// the live state at the end of them.
     fn build_history(&mut self, start: i64) {
         let start_minute = start.div_euclid(MINUTE);
-        let first = start_minute - self.history_cap as i64;
+        let minutes_from = quarter_of(start_minute - self.history_cap as i64);
+        let quarters_from = quarter_of(start_minute - DAY_MIN).min(minutes_from);
+        let cap = self.history_cap;
         for (spec, st) in self.specs.iter().zip(self.states.iter_mut()) {
             st.candles.clear();
-            st.candles_qv = 0;
-            for minute in first..start_minute {
-                let t0 = minute * MINUTE;
-                let open = st.mid;
-                let (close, wick) = match &mut st.driver {
-                    Driver::Walk { .. } => {
-                        st.walk(spec, 60.0);
-                        let z: f64 = st.rng.sample(StandardNormal);
-                        (st.mid, (z.abs() * spec.sigma * 60f64.sqrt() * 0.5).exp())
-                    }
-                    Driver::Replay(p) => {
-                        st.mid = spec.ticks(p.price_at(t0 + MINUTE - 1));
-                        (st.mid, 1.0)
-                    }
-                };
-                let (mut h, mut l) = (open.max(close), open.min(close));
-                if let Driver::Replay(p) = &st.driver {
-                    for k in 0..6 {
-                        let m = spec.ticks(p.price_at(t0 + k * MINUTE / 6));
-                        h = h.max(m);
-                        l = l.min(m);
-                    }
-                }
-                let h = ((f64::from(h) * wick).round().min(MAX_TICKS) as u32).max(h);
-                let l = ((f64::from(l) / wick).round().max(1.0) as u32).min(l);
-                let volume = spec.volume_steps(match &st.driver {
-                    Driver::Walk { .. } => spec.volume_per_s * 60.0 * st.rng.random_range(0.3..1.7),
-                    Driver::Replay(p) => p.volume_rate_at(t0) * MINUTE as f64,
-                });
-                let trades = st.rng.random_range(5..200u32);
-                st.trade_seq += i64::from(trades);
-                let candle = MinuteCandle { minute, o: open, h, l, c: close, volume, trades };
-                st.candles_qv = st.candles_qv.saturating_add(candle.quote_units());
-                st.candles.push_back(candle);
+            st.quarters.clear();
+            st.quarters_qv = 0;
+            for quarter in (quarters_from..minutes_from).step_by(QUARTER_MIN as usize) {
+                let span = st.generate(spec, quarter, QUARTER_MIN);
+                st.fold_into_quarters(span);
             }
+            for minute in minutes_from..start_minute {
+                let s = st.generate(spec, minute, 1);
+                let trades = u32::try_from(s.trades).unwrap_or(u32::MAX);
+                st.complete_minute(
+                    MinuteCandle { minute, o: s.o, h: s.h, l: s.l, c: s.c, volume: s.volume, trades },
+                    cap,
+                );
+            }
+            st.trim_quarters(start_minute);
             st.current = MinuteCandle::new(start_minute, st.mid);
         }
         self.now = start;
@@ -531,13 +605,8 @@ impl Market {
             let last = st.last_ticks(spec);
             if minute != st.current.minute {
                 let done = std::mem::replace(&mut st.current, MinuteCandle::new(minute, last));
-                st.candles_qv = st.candles_qv.saturating_add(done.quote_units());
-                st.candles.push_back(done);
-                while st.candles.len() > cap {
-                    if let Some(old) = st.candles.pop_front() {
-                        st.candles_qv = st.candles_qv.saturating_sub(old.quote_units());
-                    }
-                }
+                st.complete_minute(done, cap);
+                st.trim_quarters(minute);
             }
             st.current.update(last);
             st.current.volume = st.current.volume.saturating_add(spec.volume_steps(traded));
@@ -577,35 +646,18 @@ impl Market {
     }
 
     /// Quote volume of the last 24 h of market `i` (the same figure as [`Market::stats_24h`]),
-    /// cheap enough for every quote: the completed minutes are summed once per minute.
-    pub(crate) fn quote_volume_24h(&mut self, i: usize) -> Decimal {
-        let minute = self.now.div_euclid(MINUTE);
-        let from_minute = (self.now - DAY).div_euclid(MINUTE);
-        let (spec, st) = (&self.specs[i], &mut self.states[i]);
-        let done = match st.qv_cache {
-            Some((m, v)) if m == minute => v,
-            _ => {
-                // The running total of every kept candle, less the few older than the window
-                // (they sit at the front): no walk over a day of candles per quote.
-                let older = st
-                    .candles
-                    .iter()
-                    .take_while(|c| c.minute < from_minute)
-                    .fold(0u128, |acc, c| acc.saturating_add(c.quote_units()));
-                let v = st.candles_qv.saturating_sub(older);
-                st.qv_cache = Some((minute, v));
-                v
-            }
-        };
-        spec.quote_amount(done.saturating_add(st.current.quote_units()))
+    /// cheap enough for every quote: a running total of the buckets plus the current minute.
+    pub(crate) fn quote_volume_24h(&self, i: usize) -> Decimal {
+        let (spec, st) = (&self.specs[i], &self.states[i]);
+        spec.quote_amount(st.quarters_qv.saturating_add(st.current.quote_units()))
     }
 
-    /// Rolling 24 h statistics of market `i`.
+    /// Rolling 24 h statistics of market `i`. The window starts at the quarter hour that holds
+    /// `now - 24 h` (so it covers 24 h to 24 h 15 min; Binance's own window is not exact
+    /// either) and ends with the current minute.
     pub(crate) fn stats_24h(&self, i: usize) -> Stats24h {
         let (spec, st) = (&self.specs[i], &self.states[i]);
-        let from_minute = (self.now - DAY).div_euclid(MINUTE);
-        let window =
-            st.candles.iter().filter(|c| c.minute >= from_minute).chain(std::iter::once(&st.current));
+        let window = st.quarters.iter().copied().chain(std::iter::once(st.current.span()));
         let (mut open, mut high, mut low) = (None, 0u32, u32::MAX);
         let (mut volume, mut quote, mut count) = (0u64, 0u128, 0u64);
         for c in window {
@@ -613,8 +665,8 @@ impl Market {
             high = high.max(c.h);
             low = low.min(c.l);
             volume = volume.saturating_add(c.volume);
-            quote = quote.saturating_add(c.quote_units());
-            count += u64::from(c.trades);
+            quote = quote.saturating_add(c.quote);
+            count = count.saturating_add(c.trades);
         }
         let last = st.last_ticks(spec);
         Stats24h {
@@ -651,25 +703,29 @@ impl Market {
             let t = minute * MINUTE;
             t - t.rem_euclid(width)
         };
-        let mut agg: Vec<(i64, MinuteCandle, u128)> = Vec::new();
-        for c in st.candles.iter().chain(std::iter::once(&st.current)) {
+        // Intervals of whole quarter hours read the buckets older than the first quarter the
+        // minute candles cover completely; shorter ones read the minute candles only.
+        let coarse = width % (QUARTER_MIN * MINUTE) == 0;
+        let split =
+            st.candles.front().map_or(st.current.minute, |c| c.minute + (-c.minute).rem_euclid(QUARTER_MIN));
+        let spans = st
+            .quarters
+            .iter()
+            .filter(|q| coarse && q.minute < split)
+            .copied()
+            .chain(st.candles.iter().filter(|c| !coarse || c.minute >= split).map(MinuteCandle::span))
+            .chain(std::iter::once(st.current.span()));
+        let mut agg: Vec<(i64, Span)> = Vec::new();
+        for c in spans {
             let b = bucket(c.minute);
-            let qv = c.quote_units();
             match agg.last_mut() {
-                Some((t, a, q)) if *t == b => {
-                    a.h = a.h.max(c.h);
-                    a.l = a.l.min(c.l);
-                    a.c = c.c;
-                    a.volume = a.volume.saturating_add(c.volume);
-                    a.trades += c.trades;
-                    *q = q.saturating_add(qv);
-                }
-                _ => agg.push((b, *c, qv)),
+                Some((t, a)) if *t == b => a.absorb(&c),
+                _ => agg.push((b, c)),
             }
         }
         let end = end.unwrap_or(i64::MAX);
-        let oldest = agg.first().map(|(t, _, _)| *t).unwrap_or(self.now);
-        let in_range = agg.iter().filter(|(t, _, _)| start.is_none_or(|s| *t >= s) && *t <= end).count();
+        let oldest = agg.first().map(|(t, _)| *t).unwrap_or(self.now);
+        let in_range = agg.iter().filter(|(t, _)| start.is_none_or(|s| *t >= s) && *t <= end).count();
         let want_older = match start {
             Some(s) if s < oldest => (oldest.saturating_sub(s) / width).min(limit as i64) as usize,
             Some(_) => 0,
@@ -681,14 +737,14 @@ impl Market {
                 i,
                 interval,
                 oldest,
-                agg.first().map(|a| a.1.o).unwrap_or(st.mid),
+                agg.first().map_or(st.mid, |a| a.1.o),
                 want_older,
             );
             synth.reverse();
             out.extend(synth);
         }
-        out.extend(agg.iter().map(|(t, c, q)| {
-            self.kline_row(spec, *t, width, (c.o, c.h, c.l, c.c), c.volume, *q, u64::from(c.trades))
+        out.extend(agg.iter().map(|(t, c)| {
+            self.kline_row(spec, *t, width, (c.o, c.h, c.l, c.c), c.volume, c.quote, c.trades)
         }));
         out.retain(|k| start.is_none_or(|s| k.open_time >= s) && k.open_time <= end);
         if start.is_some() {
@@ -777,22 +833,91 @@ impl State {
             last_at_ask: true,
             last_qty: 1,
             candles: VecDeque::new(),
+            quarters: VecDeque::new(),
+            quarters_qv: 0,
             current: MinuteCandle::new(0, mid),
             trade_seq: 0,
             listed: true,
-            qv_cache: None,
-            candles_qv: 0,
+        }
+    }
+
+    /// One generated span of history of `width` minutes from `minute`, moving the path over it.
+    fn generate(&mut self, spec: &Spec, minute: i64, width: i64) -> Span {
+        let t0 = minute * MINUTE;
+        let span_ms = width * MINUTE;
+        let secs = (span_ms / 1000) as f64;
+        let open = self.mid;
+        let (close, wick) = match &mut self.driver {
+            Driver::Walk { .. } => {
+                self.walk(spec, secs);
+                let z: f64 = self.rng.sample(StandardNormal);
+                (self.mid, (z.abs() * spec.sigma * secs.sqrt() * 0.5).exp())
+            }
+            Driver::Replay(p) => {
+                self.mid = spec.ticks(p.price_at(t0 + span_ms - 1));
+                (self.mid, 1.0)
+            }
+        };
+        let (mut h, mut l) = (open.max(close), open.min(close));
+        if let Driver::Replay(p) = &self.driver {
+            for k in 0..6 {
+                let m = spec.ticks(p.price_at(t0 + k * span_ms / 6));
+                h = h.max(m);
+                l = l.min(m);
+            }
+        }
+        let h = ((f64::from(h) * wick).round().min(MAX_TICKS) as u32).max(h);
+        let l = ((f64::from(l) / wick).round().max(1.0) as u32).min(l);
+        let volume = spec.volume_steps(match &self.driver {
+            Driver::Walk { .. } => spec.volume_per_s * secs * self.rng.random_range(0.3..1.7),
+            Driver::Replay(p) => p.volume_rate_at(t0) * span_ms as f64,
+        });
+        let trades = u64::from(self.rng.random_range(5..200u32)) * width.unsigned_abs();
+        self.trade_seq = self.trade_seq.saturating_add(i64::try_from(trades).unwrap_or(i64::MAX));
+        let candle = MinuteCandle { minute, o: open, h, l, c: close, volume, trades: 0 };
+        Span { trades, ..candle.span() }
+    }
+
+    /// Keeps a completed minute: in the minute candles (at most `cap`) and in its bucket.
+    fn complete_minute(&mut self, done: MinuteCandle, cap: usize) {
+        self.fold_into_quarters(done.span());
+        self.candles.push_back(done);
+        while self.candles.len() > cap {
+            self.candles.pop_front();
+        }
+    }
+
+    /// Adds a completed span (a minute, or a generated quarter hour) to its bucket.
+    fn fold_into_quarters(&mut self, span: Span) {
+        self.quarters_qv = self.quarters_qv.saturating_add(span.quote);
+        let quarter = quarter_of(span.minute);
+        match self.quarters.back_mut() {
+            Some(b) if b.minute == quarter => b.absorb(&span),
+            _ => self.quarters.push_back(Span { minute: quarter, ..span }),
+        }
+    }
+
+    /// Drops the buckets that end before the 24 h window of minute `now_minute` begins.
+    fn trim_quarters(&mut self, now_minute: i64) {
+        let oldest = quarter_of(now_minute - DAY_MIN);
+        while self.quarters.front().is_some_and(|b| b.minute < oldest) {
+            if let Some(b) = self.quarters.pop_front() {
+                self.quarters_qv = self.quarters_qv.saturating_sub(b.quote);
+            }
         }
     }
 
     /// One step of the jump diffusion over `dt` seconds.
     fn walk(&mut self, spec: &Spec, dt: f64) {
-        let Driver::Walk { x, anchor, transient, decay } = &mut self.driver else { return };
+        let Driver::Walk { x, anchor, transient, decay, decay_dt } = &mut self.driver else { return };
         let z: f64 = self.rng.sample(StandardNormal);
         let u: f64 = self.rng.random();
         // Mean reversion towards the anchor over ~6 h keeps long sessions in a sane range.
         *x += spec.sigma * dt.sqrt() * z - (*x - *anchor) * dt / 21_600.0;
-        *transient *= decay.powf(dt);
+        if decay_dt.0 != dt {
+            *decay_dt = (dt, decay.powf(dt));
+        }
+        *transient *= decay_dt.1;
         let p_drop = spec.drop_rate * dt;
         if u < p_drop + p_drop * 0.5 {
             let drop = u < p_drop;
@@ -804,6 +929,7 @@ impl State {
             *x += jump * (1.0 - recovered);
             *transient += jump * recovered;
             *decay = 0.5f64.powf(1.0 / half_life_s);
+            *decay_dt = (dt, decay.powf(dt));
         }
         self.mid = spec.ticks((*x + *transient).exp());
     }
@@ -895,6 +1021,25 @@ mod tests {
         }
     }
 
+    /// Prices, quantities and quote volumes built from integers are the `Decimal` products they
+    /// replaced, for every tick and step size of a large universe.
+    #[test]
+    fn integer_built_amounts_equal_the_decimal_products() {
+        let cfg = SimConfig { symbols: 400, history_minutes: 1, ..SimConfig::default() };
+        let m = Market::new(&cfg, Timestamp::from_millis(0)).unwrap();
+        for spec in m.specs() {
+            for n in [0u64, 1, 7, 123_456, 999_999_999] {
+                assert_eq!(spec.price(n as u32), Decimal::from(n) * spec.tick, "{}", spec.venue_id);
+                assert_eq!(spec.qty(n), Decimal::from(n) * spec.step, "{}", spec.venue_id);
+            }
+            for units in [0u128, 1, 3, 4, 1_234_567, 98_765_432_123_456_789] {
+                let expected = (Decimal::from(units as u64) * spec.step * spec.tick / Decimal::from(4))
+                    .round_dp_with_strategy(8, RoundingStrategy::ToZero);
+                assert_eq!(spec.quote_amount(units), expected, "{} units {units}", spec.venue_id);
+            }
+        }
+    }
+
     #[test]
     fn cached_quote_volume_equals_the_24h_statistics() {
         let mut m = market(3, 8);
@@ -954,10 +1099,10 @@ mod tests {
         assert_eq!(from, recent[..2].to_vec());
     }
 
-    /// Volumes are exact: the 24 h volume is the sum of the minute candles' volumes to the last
-    /// digit, every volume and book quantity is a whole number of steps, and the quote volume is
-    /// the sum of the candles' quote volumes within their rounding to 8 decimals (the float
-    /// volumes this replaced were rounded once per figure, so the sums disagreed).
+    /// Volumes are exact: the 24 h volume is the sum of the 15-minute candles' volumes over the
+    /// window to the last digit (they read the same buckets), every volume and book quantity is
+    /// a whole number of steps, the quote volume is the sum of the candles' quote volumes within
+    /// their rounding to 8 decimals, and the one-minute candles cover the kept minutes.
     #[test]
     fn volumes_and_quantities_are_exact_step_multiples() {
         let mut m = market(4, 11);
@@ -967,8 +1112,11 @@ mod tests {
         for i in 0..m.len() {
             let (spec, top, stats) = (m.spec(i).clone(), m.top(i), m.stats_24h(i));
             let first = m.states[i].candles.front().map(|c| c.minute * MINUTE).unwrap();
-            let klines = m.klines(i, Interval::M1, Some(first), None, 1000);
-            assert_eq!(klines.len(), m.states[i].candles.len() + 1);
+            let minutes = m.klines(i, Interval::M1, Some(first), None, 1000);
+            assert_eq!(minutes.len(), m.states[i].candles.len() + 1);
+            let window = quarter_of((m.now - DAY).div_euclid(MINUTE)) * MINUTE;
+            let klines = m.klines(i, Interval::M15, Some(window), None, 1000);
+            assert_eq!(klines.len(), 97, "{}", spec.venue_id);
             let volume: Decimal = klines.iter().map(|k| k.volume).sum();
             assert_eq!(stats.volume, volume, "{}", spec.venue_id);
             let quote: Decimal = klines.iter().map(|k| k.quote_volume).sum();
@@ -980,10 +1128,41 @@ mod tests {
                 stats.quote_volume
             );
             assert!(stats.volume > Decimal::ZERO && stats.quote_volume > Decimal::ZERO);
+            let last_quarter: Decimal =
+                minutes.iter().filter(|k| k.open_time >= klines[96].open_time).map(|k| k.volume).sum();
+            assert_eq!(klines[96].volume, last_quarter, "the buckets agree with the minute candles");
             for q in [stats.volume, top.bid_qty, top.ask_qty, top.last_qty] {
                 assert!((q % spec.step).is_zero(), "{} {q} step {}", spec.venue_id, spec.step);
             }
         }
+    }
+
+    /// Memory stays flat however long a session runs: the minute candles stop at
+    /// `history_minutes`, the buckets at the 97 quarter hours of the 24 h window, and the
+    /// window keeps starting at the quarter hour of `now - 24 h`.
+    #[test]
+    fn history_stays_bounded_over_two_days() {
+        let cfg = SimConfig {
+            symbols: 2,
+            seed: 6,
+            history_minutes: 30,
+            tick_interval: Duration::from_secs(60),
+            ..SimConfig::default()
+        };
+        let mut m = Market::new(&cfg, Timestamp::from_millis(1_700_000_000_000)).unwrap();
+        for step in 0..2 * 1440 {
+            m.step_once();
+            let st = &m.states[1];
+            assert!(st.candles.len() <= 30, "step {step}: {} minute candles", st.candles.len());
+            assert!(st.quarters.len() <= 97, "step {step}: {} buckets", st.quarters.len());
+            let from = quarter_of((m.now - DAY).div_euclid(MINUTE));
+            assert_eq!(st.quarters.front().map(|q| q.minute), Some(from), "step {step}");
+            let qv: u128 = st.quarters.iter().map(|q| q.quote).sum();
+            assert_eq!(st.quarters_qv, qv, "step {step}: the running total is the sum");
+        }
+        let h1 = m.klines(1, Interval::H1, None, None, 24);
+        assert_eq!(h1.len(), 24);
+        assert!(h1.iter().all(|k| k.volume > Decimal::ZERO && k.low <= k.high));
     }
 
     #[test]

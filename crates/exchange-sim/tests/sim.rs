@@ -433,7 +433,8 @@ async fn client_order_id_is_reusable_once_the_order_is_closed() {
     sim.create_order(&buy).await.unwrap();
     assert_eq!(sim.orders().iter().filter(|o| o.client_order_id == buy.client_order_id).count(), 2);
     let bid = sim.fetch_ticker(&btc).await.unwrap().bid.unwrap();
-    let price = (bid * dec!(0.5)).round_dp(2);
+    // BTC's tick is 0.1: a price on the tick, whatever the path's bid.
+    let price = (bid * dec!(0.5)).round_dp(1);
     let rest = OrderRequest::limit(btc.clone(), Side::Buy, dec!(0.001), price, TimeInForce::Gtc, cid("open"));
     sim.create_order(&rest).await.unwrap();
     check_rejected(sim.create_order(&rest).await, -2010, "Duplicate order sent.");

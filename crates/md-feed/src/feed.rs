@@ -1,7 +1,7 @@
 //! The poll scheduler: [`Feed`] (start-up, cycles, the run loop) and [`FeedHandle`] (what other
 //! crates hold: the store, the updates, hot marks).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,6 +157,48 @@ struct SymState {
     degraded: Option<Degraded>,
 }
 
+/// The watchlist's per-symbol state, sorted by symbol: a binary search finds a symbol, and its
+/// index (its rank in symbol order) names it without a clone or a hash.
+#[derive(Debug, Default)]
+struct SymbolTable {
+    entries: Vec<(Symbol, SymState)>,
+}
+
+impl SymbolTable {
+    /// A table of `sorted` (sorted, without duplicates).
+    fn new(sorted: &[Symbol]) -> Self {
+        SymbolTable { entries: sorted.iter().map(|s| (s.clone(), SymState::default())).collect() }
+    }
+
+    fn index_of(&self, symbol: &Symbol) -> Option<usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(symbol)).ok()
+    }
+
+    fn get(&self, symbol: &Symbol) -> Option<&SymState> {
+        self.index_of(symbol).map(|i| &self.entries[i].1)
+    }
+
+    fn get_mut(&mut self, symbol: &Symbol) -> Option<&mut SymState> {
+        self.index_of(symbol).map(|i| &mut self.entries[i].1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Symbol, &SymState)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&Symbol, &mut SymState)> {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &SymState> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Req {
     Bulk,
@@ -222,7 +264,10 @@ pub struct Feed {
     weights: Weights,
     mode: PollMode,
     watchlist: Vec<Symbol>,
-    symbols: BTreeMap<Symbol, SymState>,
+    symbols: SymbolTable,
+    /// The table index of each quote of the latest answer, by position: a venue answers in the
+    /// same order every cycle, so a quote finds its state with one comparison.
+    arrival: Vec<usize>,
     names: HashMap<String, Symbol>,
     pause: Arc<Pause>,
     budget: Arc<WeightBudget>,
@@ -291,7 +336,7 @@ impl Feed {
             ))
         });
         let (updates, _) = watch::channel(Arc::new(CycleUpdate::default()));
-        let symbols = watchlist.iter().map(|s| (s.clone(), SymState::default())).collect();
+        let symbols = SymbolTable::new(&watchlist);
         Ok(Feed {
             exchange,
             config,
@@ -303,6 +348,7 @@ impl Feed {
             mode: PollMode::Auto,
             watchlist,
             symbols,
+            arrival: Vec::new(),
             names: HashMap::new(),
             pause,
             budget,
@@ -564,17 +610,17 @@ impl Feed {
 
     fn update_tiers(&mut self, now: Timestamp) {
         let mut changes = Vec::new();
-        for (symbol, st) in &mut self.symbols {
+        for (symbol, st) in self.symbols.iter_mut() {
             if st.skipped {
                 continue;
             }
-            let (tier, reason) = st.tiers.decide(now, &self.config);
+            let (tier, rule) = st.tiers.rule(now, &self.config);
             if tier != st.tiers.tier {
                 changes.push(Event::TierChanged {
                     symbol: symbol.clone(),
                     from: st.tiers.tier,
                     to: tier,
-                    reason,
+                    reason: st.tiers.describe(rule, &self.config),
                 });
                 st.tiers.tier = tier;
                 self.store.set_tier(symbol, tier);
@@ -587,8 +633,11 @@ impl Feed {
 
     fn plan(&mut self, now: Timestamp) -> Vec<Vec<Req>> {
         let half = self.config.poll / 2;
+        // One bulk request asks for everything: no list of names to build.
+        let bulk = matches!(self.mode, PollMode::Bulk | PollMode::Auto);
         let mut due = Vec::new();
-        for (symbol, st) in &mut self.symbols {
+        let mut any_due = false;
+        for (symbol, st) in self.symbols.iter_mut() {
             if st.skipped {
                 continue;
             }
@@ -601,10 +650,13 @@ impl Feed {
             let is_due = st.last_polled.is_none_or(|t| now.saturating_since(t) + half >= interval);
             if is_due || self.mode == PollMode::Bulk {
                 st.last_polled = Some(now);
-                due.push(symbol.clone());
+                any_due = true;
+                if !bulk {
+                    due.push(symbol.clone());
+                }
             }
         }
-        if due.is_empty() {
+        if !any_due {
             return Vec::new();
         }
         match self.mode {
@@ -630,7 +682,7 @@ impl Feed {
         self.update_tiers(now);
         let batches = self.plan(now);
         let mut report = CycleReport { seq: self.seq + 1, ..CycleReport::default() };
-        let mut fresh: Vec<Quote> = Vec::new();
+        let mut fresh: Vec<(usize, Quote)> = Vec::new();
         let mut slowest: Option<(Duration, Option<Symbol>)> = None;
         let mut unreleased: VecDeque<(Instant, Vec<Req>)> = batches
             .into_iter()
@@ -710,7 +762,7 @@ impl Feed {
         latency: Duration,
         result: Result<Vec<Quote>, ExchangeError>,
         report: &mut CycleReport,
-        fresh: &mut Vec<Quote>,
+        fresh: &mut Vec<(usize, Quote)>,
     ) -> Vec<Req> {
         report.requests += 1;
         report.weight += weight;
@@ -726,8 +778,9 @@ impl Feed {
             Ok(quotes) => {
                 self.health.succeeded += 1;
                 let slow = latency > self.config.slow_after;
-                for q in quotes {
-                    let Some(st) = self.symbols.get_mut(&q.symbol) else { continue };
+                for (pos, q) in quotes.into_iter().enumerate() {
+                    let Some(i) = self.locate(pos, &q.symbol) else { continue };
+                    let st = &mut self.symbols.entries[i].1;
                     if st.skipped {
                         continue;
                     }
@@ -737,22 +790,22 @@ impl Feed {
                                 st.tiers.observe_price(p, now, &self.config);
                             }
                             self.store.put_quote(q.clone(), now, st.tiers.tier);
-                            fresh.push(q);
+                            fresh.push((i, q));
                             report.quotes += 1;
                         }
                         None => report.no_price += 1,
                     }
                 }
-                for symbol in req.symbols().to_vec() {
+                for symbol in req.symbols() {
                     if slow {
                         let reason = format!(
                             "slow answer: {} ms > MD_SLOW_MS {} ms",
                             millis(latency),
                             millis(self.config.slow_after)
                         );
-                        self.strike(&symbol, reason, now);
+                        self.strike(symbol, reason, now);
                     } else {
-                        self.healthy(&symbol, now);
+                        self.healthy(symbol, now);
                     }
                 }
                 Vec::new()
@@ -762,6 +815,23 @@ impl Feed {
                 self.bad_answer(req, e, now, report)
             }
         }
+    }
+
+    /// The table index of `symbol`, the quote at `pos` of an answer: the index the quote at
+    /// that position had last time when it is the same symbol, else a search (remembered).
+    fn locate(&mut self, pos: usize, symbol: &Symbol) -> Option<usize> {
+        if let Some(&i) = self.arrival.get(pos) {
+            if self.symbols.entries.get(i).is_some_and(|(k, _)| k == symbol) {
+                return Some(i);
+            }
+        }
+        let i = self.symbols.index_of(symbol)?;
+        if pos < self.arrival.len() {
+            self.arrival[pos] = i;
+        } else if pos == self.arrival.len() {
+            self.arrival.push(i);
+        }
+        Some(i)
     }
 
     fn bad_answer(
@@ -868,7 +938,7 @@ impl Feed {
         &mut self,
         report: &mut CycleReport,
         slowest: Option<(Duration, Option<Symbol>)>,
-        fresh: Vec<Quote>,
+        fresh: Vec<(usize, Quote)>,
     ) {
         self.seq += 1;
         self.cycles.record(report.duration);
@@ -897,12 +967,13 @@ impl Feed {
                 weight: report.weight,
             });
         }
+        // Table indices are ranks in symbol order: sorting by them sorts by symbol.
         let mut fresh = fresh;
-        fresh.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        fresh.sort_by_key(|(i, _)| *i);
         self.updates.send_replace(Arc::new(CycleUpdate {
             seq: self.seq,
             at: self.clock.now(),
-            quotes: fresh,
+            quotes: fresh.into_iter().map(|(_, q)| q).collect(),
         }));
         if let Some(h) = &self.heartbeat {
             h.beat();

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use rust_decimal::Decimal;
+use rustc_hash::FxBuildHasher;
 use telemetry::Tier;
 use tokio::sync::watch;
 use trading_core::{Candle, Interval, Quote, Symbol, Timestamp};
@@ -47,11 +48,13 @@ pub struct CandleSet {
     pub fetched_at: Timestamp,
 }
 
-/// Latest quote and candles per symbol. Cheap to clone (shared maps).
+/// Latest quote and candles per symbol. Cheap to clone (shared maps). Every quote of every
+/// cycle is stored, so the maps hash with Fx (a few instructions per symbol) rather than
+/// SipHash; the keys are venue symbols, not attacker-chosen input for a hash-flooding attack.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotStore {
-    quotes: Arc<DashMap<Symbol, Snapshot>>,
-    candles: Arc<DashMap<Symbol, CandleSet>>,
+    quotes: Arc<DashMap<Symbol, Snapshot, FxBuildHasher>>,
+    candles: Arc<DashMap<Symbol, CandleSet, FxBuildHasher>>,
 }
 
 impl SnapshotStore {

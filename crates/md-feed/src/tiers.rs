@@ -8,6 +8,7 @@
 //!   `MD_QUIET_S`) or its 24h quote volume is below `MD_COLD_VOLUME`.
 //! - **Warm** otherwise (the default).
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -43,24 +44,43 @@ impl Default for TierState {
     }
 }
 
-fn pct_move(from: Decimal, to: Decimal) -> Decimal {
+/// How the move from `from` to `to`, in percent of `from`, compares with `pct`: compares
+/// `|to - from| * 100` with `pct * from`, two exact multiplications instead of a division per
+/// quote. A non-positive `from` is no move (0 %); a product too large for a `Decimal` is the
+/// larger side.
+fn move_vs(from: Decimal, to: Decimal, pct: Decimal) -> Ordering {
     if from <= Decimal::ZERO {
-        return Decimal::ZERO;
+        return Decimal::ZERO.cmp(&pct);
     }
-    ((to - from) / from * Decimal::ONE_HUNDRED).abs()
+    match ((to - from).abs().checked_mul(Decimal::ONE_HUNDRED), pct.checked_mul(from)) {
+        (Some(moved), Some(limit)) => moved.cmp(&limit),
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// Which rule decided a tier (its words are built only when the tier changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    Marked,
+    FastMove,
+    LowVolume,
+    Quiet,
+    Default,
 }
 
 impl TierState {
     /// Records a price seen at `now`. Returns a fast-move reason when it made the symbol hot.
     pub(crate) fn observe_price(&mut self, price: Decimal, now: Timestamp, config: &FeedConfig) {
         if let Some(prev) = self.last_price {
-            if pct_move(prev, price) >= config.fast_move_pct {
+            if move_vs(prev, price, config.fast_move_pct).is_ge() {
                 self.hot_until = Some(now + config.hot_hold);
             }
         }
         self.last_price = Some(price);
         match self.anchor {
-            Some((anchor, _)) if pct_move(anchor, price) <= config.quiet_pct => {}
+            Some((anchor, _)) if move_vs(anchor, price, config.quiet_pct).is_le() => {}
             _ => self.anchor = Some((price, now)),
         }
     }
@@ -80,36 +100,56 @@ impl TierState {
         self.marks.remove(reason);
     }
 
-    /// The tier the rules give at `now`, with the rule's words.
-    pub(crate) fn decide(&mut self, now: Timestamp, config: &FeedConfig) -> (Tier, String) {
-        self.marks.retain(|_, until| until.is_none_or(|u| u > now));
-        if let Some(reason) = self.marks.keys().next() {
-            return (Tier::Hot, format!("marked hot: {reason}"));
+    /// The tier the rules give at `now` and the rule that gave it (no allocation: this runs
+    /// for every symbol every cycle).
+    pub(crate) fn rule(&mut self, now: Timestamp, config: &FeedConfig) -> (Tier, Rule) {
+        if !self.marks.is_empty() {
+            self.marks.retain(|_, until| until.is_none_or(|u| u > now));
+            if !self.marks.is_empty() {
+                return (Tier::Hot, Rule::Marked);
+            }
         }
         if self.hot_until.is_some_and(|u| u > now) {
-            return (Tier::Hot, format!("fast move >= {}%", config.fast_move_pct));
+            return (Tier::Hot, Rule::FastMove);
         }
-        if config.cold_volume > Decimal::ZERO {
-            if let Some(v) = self.volume.filter(|v| *v < config.cold_volume) {
-                return (Tier::Cold, format!("low volume: 24h quote volume {v} < {}", config.cold_volume));
+        if config.cold_volume > Decimal::ZERO && self.volume.is_some_and(|v| v < config.cold_volume) {
+            return (Tier::Cold, Rule::LowVolume);
+        }
+        if config.quiet_pct > Decimal::ZERO
+            && self.anchor.is_some_and(|(_, since)| now.saturating_since(since) >= config.quiet_for)
+        {
+            return (Tier::Cold, Rule::Quiet);
+        }
+        (Tier::Warm, Rule::Default)
+    }
+
+    /// The words of `rule` for a TIER_CHANGED event (from the tier this symbol had so far).
+    pub(crate) fn describe(&self, rule: Rule, config: &FeedConfig) -> String {
+        match rule {
+            Rule::Marked => format!("marked hot: {}", self.marks.keys().next().map_or("", String::as_str)),
+            Rule::FastMove => format!("fast move >= {}%", config.fast_move_pct),
+            Rule::LowVolume => format!(
+                "low volume: 24h quote volume {} < {}",
+                self.volume.unwrap_or_default(),
+                config.cold_volume
+            ),
+            Rule::Quiet => {
+                format!("quiet: within {}% for {} s", config.quiet_pct, config.quiet_for.as_secs())
             }
-        }
-        if config.quiet_pct > Decimal::ZERO {
-            if let Some((_, since)) = self.anchor {
-                if now.saturating_since(since) >= config.quiet_for {
-                    return (
-                        Tier::Cold,
-                        format!("quiet: within {}% for {} s", config.quiet_pct, config.quiet_for.as_secs()),
-                    );
-                }
+            Rule::Default => match self.tier {
+                Tier::Hot => "no longer hot: marks cleared and no fast move",
+                Tier::Cold => "moving again",
+                Tier::Warm => "default",
             }
+            .to_owned(),
         }
-        let reason = match self.tier {
-            Tier::Hot => "no longer hot: marks cleared and no fast move",
-            Tier::Cold => "moving again",
-            Tier::Warm => "default",
-        };
-        (Tier::Warm, reason.to_owned())
+    }
+
+    /// The tier the rules give at `now`, with the rule's words.
+    #[cfg(test)]
+    pub(crate) fn decide(&mut self, now: Timestamp, config: &FeedConfig) -> (Tier, String) {
+        let (tier, rule) = self.rule(now, config);
+        (tier, self.describe(rule, config))
     }
 }
 

@@ -267,6 +267,9 @@ pub struct SignalEngine {
     guards: GuardConfig,
     symbols: Vec<Symbol>,
     ids: HashMap<Symbol, SymbolId>,
+    /// The handle of each quote of the latest cycle, by position: a feed delivers its cycles in
+    /// the same order, so [`SignalEngine::on_cycle`] finds a handle with one comparison.
+    arrival: Vec<SymbolId>,
     states: Vec<TriggerState>,
     deepest: Vec<Option<Deepest>>,
     guard_state: Vec<SymbolGuards>,
@@ -299,6 +302,7 @@ impl SignalEngine {
             guards,
             symbols: Vec::new(),
             ids: HashMap::new(),
+            arrival: Vec::new(),
             states: Vec::new(),
             deepest: Vec::new(),
             guard_state: Vec::new(),
@@ -338,6 +342,23 @@ impl SignalEngine {
     /// The handle of a registered symbol (a hash lookup; no iteration, so no order dependence).
     pub fn id_of(&self, symbol: &Symbol) -> Option<SymbolId> {
         self.ids.get(symbol).copied()
+    }
+
+    /// The handle of `symbol`, the quote at `pos` of a cycle: the handle of last cycle's quote
+    /// at that position when it is the same symbol, else [`SignalEngine::id_of`] (remembered).
+    fn id_at(&mut self, pos: usize, symbol: &Symbol) -> Option<SymbolId> {
+        if let Some(&id) = self.arrival.get(pos) {
+            if self.symbols.get(id.index()) == Some(symbol) {
+                return Some(id);
+            }
+        }
+        let id = self.id_of(symbol)?;
+        if pos < self.arrival.len() {
+            self.arrival[pos] = id;
+        } else if pos == self.arrival.len() {
+            self.arrival.push(id);
+        }
+        Some(id)
     }
 
     /// The trigger configuration.
@@ -425,8 +446,8 @@ impl SignalEngine {
     pub fn on_cycle<'q>(&mut self, quotes: impl IntoIterator<Item = &'q Quote>) -> Cycle {
         let mut cycle = Cycle::default();
         let mut batch: Vec<(SymbolId, Option<Tick>)> = Vec::new();
-        for q in quotes {
-            match self.id_of(&q.symbol) {
+        for (pos, q) in quotes.into_iter().enumerate() {
+            match self.id_at(pos, &q.symbol) {
                 Some(id) => batch.push((id, Tick::from_quote(q))),
                 None => cycle.unknown.push(q.symbol.clone()),
             }
