@@ -1328,6 +1328,9 @@ struct IssuesAcc {
     shutdown_started: bool,
     late: u64,
     panicked: u64,
+    /// Client order ids whose outcome became unknown, and whether a later event resolved it
+    /// (filled, canceled, failed, a terminal update, or a reconciliation finding).
+    unknown_ids: BTreeMap<String, bool>,
 }
 
 impl Default for IssuesAcc {
@@ -1369,6 +1372,7 @@ impl Default for IssuesAcc {
             shutdown_started: false,
             late: 0,
             panicked: 0,
+            unknown_ids: BTreeMap::new(),
         }
     }
 }
@@ -1400,8 +1404,23 @@ impl IssuesAcc {
             shutdown_started,
             late,
             panicked,
+            unknown_ids,
         } = self;
         let at = r.ts;
+        // An unknown outcome is resolved by any later word on the order.
+        let resolved = match &r.event {
+            Event::OrderFilled { client_order_id, .. }
+            | Event::OrderCanceled { client_order_id, .. }
+            | Event::OrderFailed { client_order_id, .. } => Some(client_order_id.to_string()),
+            Event::OrderUpdate { client_order_id, status, .. } if status.is_terminal() => {
+                Some(client_order_id.to_string())
+            }
+            Event::Reconciled { client_order_id: Some(id), .. } => Some(id.to_string()),
+            _ => None,
+        };
+        if let Some(done) = resolved.and_then(|id| unknown_ids.get_mut(&id)) {
+            *done = true;
+        }
         match &r.event {
             Event::TaskPanicked { task, message, failures } => {
                 *panicked += 1;
@@ -1433,6 +1452,7 @@ impl IssuesAcc {
                 order_failed.hit(at, 1, || format!("{symbol} order {client_order_id}: {error}"));
             }
             Event::OrderOutcomeUnknown { client_order_id, symbol, error } => {
+                unknown_ids.insert(client_order_id.to_string(), false);
                 unknown.hit(at, 1, || format!("{symbol} order {client_order_id}: {error}"));
             }
             Event::Reconciled { kind, detail, blocks_trading: true, .. } => {
@@ -1541,7 +1561,26 @@ impl IssuesAcc {
             shutdown_started: _,
             late: _,
             panicked: _,
+            unknown_ids,
         } = self;
+        let mut unknown = unknown;
+        if !unknown_ids.is_empty() {
+            let open: Vec<&str> =
+                unknown_ids.iter().filter(|(_, done)| !**done).map(|(id, _)| id.as_str()).collect();
+            let resolved = unknown_ids.len() - open.len();
+            unknown.context.push(format!(
+                "{resolved} of {} orders resolved from the venue's own answers (found by client order id, or proven absent)",
+                unknown_ids.len()
+            ));
+            if open.is_empty() {
+                // Every unknown outcome was settled from the venue: a symptom of a flaky venue,
+                // not money at risk.
+                unknown.severity = Severity::Medium;
+                unknown.title = "Order outcome unknown (all resolved)".to_owned();
+            } else {
+                unknown.context.push(format!("unresolved at the end: {}", open.join(", ")));
+            }
+        }
         for (task, (n, silent, beats)) in &heartbeat_tasks {
             heartbeat.context.push(format!(
                 "`{task}`: {n} late reports, longest silence {}, {}",
@@ -2271,6 +2310,35 @@ mod tests {
     #[track_caller]
     fn issue<'a>(a: &'a Analysis, rule: &str) -> &'a Issue {
         a.issues.iter().find(|i| i.rule == rule).unwrap_or_else(|| panic!("no {rule} in {:?}", a.issues))
+    }
+
+    #[test]
+    fn an_unknown_outcome_the_venue_resolved_is_medium_an_unresolved_one_critical() {
+        let unknown = |id: &str| Event::OrderOutcomeUnknown {
+            client_order_id: ClientOrderId::new(id).unwrap(),
+            symbol: "A/USDT".parse().unwrap(),
+            error: "timeout".to_owned(),
+        };
+        let canceled = |id: &str| Event::OrderCanceled {
+            client_order_id: ClientOrderId::new(id).unwrap(),
+            order_id: None,
+            symbol: "A/USDT".parse().unwrap(),
+            requested_quantity: dec!(1),
+            filled_quantity: dec!(0),
+            reason: "absent at the venue".to_owned(),
+        };
+        let a =
+            run(vec![(10, unknown("C1")), (20, unknown("C2")), (30, canceled("C1")), (40, canceled("C2"))]);
+        let i = issue(&a, "order_outcome_unknown");
+        assert_eq!((i.severity, i.count), (Severity::Medium, 2));
+        assert!(
+            i.title.contains("all resolved") && i.context[0].starts_with("2 of 2 orders resolved"),
+            "{i:?}"
+        );
+        let a = run(vec![(10, unknown("C1")), (20, unknown("C2")), (30, canceled("C1"))]);
+        let i = issue(&a, "order_outcome_unknown");
+        assert_eq!(i.severity, Severity::Critical);
+        assert!(i.context.iter().any(|c| c == "unresolved at the end: C2"), "{i:?}");
     }
 
     #[test]
