@@ -561,8 +561,10 @@ pub enum Event {
     // ----- order-router reconciliation and venue listings -----
     /// Reconciliation with the venue corrected or confirmed something in the ledger.
     Reconciled {
-        /// What was found (`order_filled_while_down`, `order_unknown_to_venue`,
-        /// `open_order_adopted`, `fill_recovered`, `balance_drift`, `unresolved`).
+        /// What was found (`order_filled_while_down`, `order_ended_while_down`,
+        /// `order_unknown_to_venue`, `order_settled_on_start`, `unknown_open_order`,
+        /// `fill_recovered`, `foreign_fill`, `fills_unavailable`, `balance_drift`,
+        /// `market_delisted`, `unresolved`).
         kind: String,
         /// The market, when the finding concerns one.
         symbol: Option<Symbol>,
