@@ -44,7 +44,7 @@ pub use clock::TokioClock;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{RuleViolation, SymbolError, ValueError};
 pub use filters::SymbolFilter;
-pub use market_data::{Candle, Interval, Quote};
+pub use market_data::{is_positive, Candle, Interval, Quote};
 pub use order::{
     Balance, ClientOrderId, Fill, Order, OrderId, OrderRef, OrderRequest, OrderStatus, OrderType, Side,
     TimeInForce,

@@ -37,7 +37,7 @@ impl Quote {
     /// sends `0` for an idle market), and a mid that does not fit a `Decimal` is `None`: venue
     /// data never panics here.
     pub fn price(&self) -> Option<Decimal> {
-        let positive = |v: Option<Decimal>| v.filter(|p| *p > Decimal::ZERO);
+        let positive = |v: Option<Decimal>| v.filter(is_positive);
         let (bid, ask) = (positive(self.bid), positive(self.ask));
         match (bid, ask) {
             (Some(b), Some(a)) => mid_of(b, a),
@@ -55,6 +55,13 @@ impl Quote {
     }
 }
 
+/// `*d > 0`, from the sign bit and the mantissa (every price of every quote is tested, and a
+/// `Decimal` comparison first aligns the scales).
+#[inline]
+pub fn is_positive(d: &Decimal) -> bool {
+    d.is_sign_positive() && !d.is_zero()
+}
+
 /// `(a + b) / 2` without overflow: halves first, so two values near `Decimal::MAX` still have
 /// a mid. `None` only when the result cannot be represented.
 ///
@@ -62,6 +69,20 @@ impl Quote {
 /// (or takes five times it one decimal place further) instead of a `Decimal` division: the
 /// same value, exactly.
 fn mid_of(a: Decimal, b: Decimal) -> Option<Decimal> {
+    // Bid and ask of one market share its tick, so their scales are equal as a rule: the sum is
+    // then the sum of the mantissas (below 2^97, no overflow in an i128) at that scale, exactly
+    // what `checked_add` gives when it fits, without its scale alignment.
+    if a.scale() == b.scale() && a.is_sign_positive() && b.is_sign_positive() {
+        let (m, scale) = (a.mantissa() + b.mantissa(), a.scale());
+        let half = if m % 2 == 0 {
+            Decimal::try_from_i128_with_scale(m / 2, scale)
+        } else {
+            Decimal::try_from_i128_with_scale(m * 5, scale + 1)
+        };
+        if let Ok(h) = half {
+            return Some(h);
+        }
+    }
     if let Some(sum) = a.checked_add(b) {
         let (m, scale) = (sum.mantissa(), sum.scale());
         let half = if m % 2 == 0 {
@@ -275,6 +296,46 @@ mod tests {
         }
         assert_eq!(mid_of(dec!(1), dec!(2)).unwrap().to_string(), "1.5");
         assert_eq!(mid_of(dec!(99), dec!(101)).unwrap().to_string(), "100");
+    }
+
+    #[test]
+    fn the_same_scale_shortcut_gives_the_digits_of_the_general_path() {
+        // The general path: the Decimal sum, then its half (or five times it one place further).
+        // Where the sum does not fit its scale `checked_add` rounds it; the shortcut keeps the
+        // exact half there, so only sums that fit are compared digit for digit.
+        let general = |a: Decimal, b: Decimal| {
+            let sum = a.checked_add(b).filter(|s| s.scale() == a.scale())?;
+            let (m, scale) = (sum.mantissa(), sum.scale());
+            if m % 2 == 0 {
+                Decimal::try_from_i128_with_scale(m / 2, scale).ok()
+            } else {
+                Decimal::try_from_i128_with_scale(m * 5, scale + 1).ok()
+            }
+        };
+        let max_mantissa = Decimal::MAX.mantissa();
+        for scale in [0, 2, 8, 27, 28] {
+            for (ma, mb) in
+                [(1, 2), (99, 101), (0, 0), (7, 7), (max_mantissa / 2, max_mantissa / 2), (max_mantissa, 1)]
+            {
+                let (a, b) =
+                    (Decimal::from_i128_with_scale(ma, scale), Decimal::from_i128_with_scale(mb, scale));
+                let (mid, expected) = (mid_of(a, b), general(a, b));
+                if let Some(e) = expected {
+                    assert_eq!(mid.map(|m| m.to_string()), Some(e.to_string()), "{a} {b}");
+                }
+                assert!(mid.is_some(), "{a} {b} has a mid");
+            }
+        }
+    }
+
+    #[test]
+    fn is_positive_agrees_with_the_comparison() {
+        let neg_zero = Decimal::from_parts(0, 0, 0, true, 3);
+        for d in
+            [dec!(0), dec!(0.000), neg_zero, dec!(-0.001), dec!(0.001), Decimal::MAX, Decimal::MIN, dec!(7)]
+        {
+            assert_eq!(is_positive(&d), d > Decimal::ZERO, "{d:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use telemetry::{Event, EventSink, Tier};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use trading_core::{Clock, Quote, Symbol, Timestamp};
+use trading_core::{is_positive, Clock, Quote, Symbol, Timestamp};
 
 use crate::budget::{Pause, WeightBudget};
 use crate::health::{HealthWindow, Millis};
@@ -34,15 +34,30 @@ fn millis(d: Duration) -> u64 {
 /// A zero or negative price is no price (idle or halted market): removed, never passed on.
 /// Returns `None` when nothing priced is left.
 pub(crate) fn sanitize(mut q: Quote) -> Option<Quote> {
-    let positive = |v: Option<Decimal>| v.filter(|d| *d > Decimal::ZERO);
+    sanitize_in_place(&mut q).then_some(q)
+}
+
+/// [`sanitize`] without moving the quote: false when nothing priced is left.
+fn sanitize_in_place(q: &mut Quote) -> bool {
+    let positive = |v: Option<Decimal>| v.filter(is_positive);
     q.bid = positive(q.bid);
     q.ask = positive(q.ask);
     q.last = positive(q.last);
-    q.quote_volume_24h = q.quote_volume_24h.filter(|v| *v >= Decimal::ZERO);
-    if q.bid.is_none() && q.ask.is_none() && q.last.is_none() {
-        return None;
+    q.quote_volume_24h = q.quote_volume_24h.filter(|v| v.is_zero() || v.is_sign_positive());
+    q.bid.is_some() || q.ask.is_some() || q.last.is_some()
+}
+
+/// The quotes of `fresh` ordered by their table index (their rank in symbol order). A venue
+/// answers in its own order, and a quote is large: this sorts the small (index, position) pairs
+/// and moves each quote once, instead of moving quotes through a sort.
+fn in_symbol_order(fresh: Vec<(usize, Quote)>) -> Vec<Quote> {
+    if fresh.is_sorted_by_key(|(i, _)| *i) {
+        return fresh.into_iter().map(|(_, q)| q).collect();
     }
-    Some(q)
+    let mut order: Vec<(usize, usize)> = fresh.iter().enumerate().map(|(pos, (i, _))| (*i, pos)).collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<Quote>> = fresh.into_iter().map(|(_, q)| Some(q)).collect();
+    order.iter().filter_map(|&(_, pos)| slots.get_mut(pos).and_then(Option::take)).collect()
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +352,7 @@ impl Feed {
         });
         let (updates, _) = watch::channel(Arc::new(CycleUpdate::default()));
         let symbols = SymbolTable::new(&watchlist);
+        let store = SnapshotStore::new(&watchlist);
         Ok(Feed {
             exchange,
             config,
@@ -353,7 +369,7 @@ impl Feed {
             pause,
             budget,
             aux_budget,
-            store: SnapshotStore::default(),
+            store,
             updates,
             commands: Arc::default(),
             health: HealthWindow::new(),
@@ -498,7 +514,7 @@ impl Feed {
                 for q in quotes {
                     if self.symbols.get(&q.symbol).is_some_and(|s| !s.skipped) {
                         if let Some(q) = sanitize(q) {
-                            self.store.put_quote(q, now, Tier::Warm);
+                            self.store.put_quote(&q, now, Tier::Warm);
                         }
                     }
                 }
@@ -610,7 +626,7 @@ impl Feed {
 
     fn update_tiers(&mut self, now: Timestamp) {
         let mut changes = Vec::new();
-        for (symbol, st) in self.symbols.iter_mut() {
+        for (i, (symbol, st)) in self.symbols.iter_mut().enumerate() {
             if st.skipped {
                 continue;
             }
@@ -623,7 +639,7 @@ impl Feed {
                     reason: st.tiers.describe(rule, &self.config),
                 });
                 st.tiers.tier = tier;
-                self.store.set_tier(symbol, tier);
+                self.store.set_tier_at(i, tier);
             }
         }
         for e in changes {
@@ -778,22 +794,22 @@ impl Feed {
             Ok(quotes) => {
                 self.health.succeeded += 1;
                 let slow = latency > self.config.slow_after;
-                for (pos, q) in quotes.into_iter().enumerate() {
+                fresh.reserve(quotes.len());
+                for (pos, mut q) in quotes.into_iter().enumerate() {
                     let Some(i) = self.locate(pos, &q.symbol) else { continue };
                     let st = &mut self.symbols.entries[i].1;
                     if st.skipped {
                         continue;
                     }
-                    match sanitize(q) {
-                        Some(q) => {
-                            if let Some(p) = q.price() {
-                                st.tiers.observe_price(p, now, &self.config);
-                            }
-                            self.store.put_quote(q.clone(), now, st.tiers.tier);
-                            fresh.push((i, q));
-                            report.quotes += 1;
+                    if sanitize_in_place(&mut q) {
+                        if let Some(p) = q.price() {
+                            st.tiers.observe_price(p, now, &self.config);
                         }
-                        None => report.no_price += 1,
+                        self.store.put_quote_at(i, &q, now, st.tiers.tier);
+                        fresh.push((i, q));
+                        report.quotes += 1;
+                    } else {
+                        report.no_price += 1;
                     }
                 }
                 for symbol in req.symbols() {
@@ -967,13 +983,10 @@ impl Feed {
                 weight: report.weight,
             });
         }
-        // Table indices are ranks in symbol order: sorting by them sorts by symbol.
-        let mut fresh = fresh;
-        fresh.sort_by_key(|(i, _)| *i);
         self.updates.send_replace(Arc::new(CycleUpdate {
             seq: self.seq,
             at: self.clock.now(),
-            quotes: fresh.into_iter().map(|(_, q)| q).collect(),
+            quotes: in_symbol_order(fresh),
         }));
         if let Some(h) = &self.heartbeat {
             h.beat();
@@ -1145,7 +1158,7 @@ impl Aux {
             }
             gone.extend(self.skip_list.lock().iter().cloned());
             let now = self.clock.now();
-            let tier = |s: &Symbol| self.store.get(s).map_or(Tier::Warm, |snap| snap.tier);
+            let tier = |s: &Symbol| self.store.tier(s).unwrap_or(Tier::Warm);
             let due = |at: &HashMap<Symbol, Timestamp>, s: &Symbol, every: Duration| {
                 !every.is_zero()
                     && at

@@ -6,11 +6,13 @@
 //! it missed (counted in [`UpdateReceiver::missed`]); the store always has the latest quote of
 //! every symbol, so nothing it needs is lost.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use rustc_hash::FxBuildHasher;
 use telemetry::Tier;
@@ -48,81 +50,152 @@ pub struct CandleSet {
     pub fetched_at: Timestamp,
 }
 
-/// Latest quote and candles per symbol. Cheap to clone (shared maps). Every quote of every
-/// cycle is stored, so the maps hash with Fx (a few instructions per symbol) rather than
-/// SipHash; the keys are venue symbols, not attacker-chosen input for a hash-flooding attack.
+/// Latest quote and candles per symbol. Cheap to clone (shared tables).
+///
+/// Every quote of every cycle is stored, so the quotes live in one slot per watchlist symbol,
+/// addressed by the symbol's rank in the sorted watchlist: the feed writes a slot by index (no
+/// hash, no probe), readers find a symbol's slot through a map built once. The candle map hashes
+/// with Fx (a few instructions per symbol) rather than SipHash; the keys are venue symbols, not
+/// attacker-chosen input for a hash-flooding attack.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotStore {
-    quotes: Arc<DashMap<Symbol, Snapshot, FxBuildHasher>>,
-    candles: Arc<DashMap<Symbol, CandleSet, FxBuildHasher>>,
+    inner: Arc<Tables>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    /// Watchlist symbol -> its slot.
+    index: HashMap<Symbol, usize, FxBuildHasher>,
+    /// One slot per watchlist symbol, in symbol order; `None` until its first quote.
+    quotes: Box<[RwLock<Option<Snapshot>>]>,
+    /// Slots holding a quote.
+    filled: AtomicUsize,
+    candles: DashMap<Symbol, CandleSet, FxBuildHasher>,
 }
 
 impl SnapshotStore {
+    /// An empty store for `sorted` (the watchlist, sorted, without duplicates): slot `i` is
+    /// `sorted[i]`'s.
+    pub(crate) fn new(sorted: &[Symbol]) -> Self {
+        let index = sorted.iter().enumerate().map(|(i, s)| (s.clone(), i)).collect();
+        let quotes = sorted.iter().map(|_| RwLock::new(None)).collect();
+        SnapshotStore {
+            inner: Arc::new(Tables {
+                index,
+                quotes,
+                filled: AtomicUsize::new(0),
+                candles: DashMap::default(),
+            }),
+        }
+    }
+
+    fn slot(&self, symbol: &Symbol) -> Option<&RwLock<Option<Snapshot>>> {
+        self.inner.index.get(symbol).and_then(|&i| self.inner.quotes.get(i))
+    }
+
     /// The latest snapshot of `symbol`.
     pub fn get(&self, symbol: &Symbol) -> Option<Snapshot> {
-        self.quotes.get(symbol).map(|s| s.clone())
+        self.slot(symbol).and_then(|s| s.read().clone())
     }
 
     /// How old `symbol`'s latest quote is at `now` (`None` if it never had one).
     pub fn age(&self, symbol: &Symbol, now: Timestamp) -> Option<Duration> {
-        self.quotes.get(symbol).map(|s| s.age(now))
+        self.slot(symbol).and_then(|s| s.read().as_ref().map(|s| s.age(now)))
+    }
+
+    /// The polling tier of `symbol` (`None` if it never had a quote); cheaper than
+    /// [`SnapshotStore::get`] when the tier is all a caller needs.
+    pub fn tier(&self, symbol: &Symbol) -> Option<Tier> {
+        self.slot(symbol).and_then(|s| s.read().as_ref().map(|s| s.tier))
     }
 
     /// The latest candles of `symbol`.
     pub fn candles(&self, symbol: &Symbol) -> Option<CandleSet> {
-        self.candles.get(symbol).map(|c| c.clone())
+        self.inner.candles.get(symbol).map(|c| c.clone())
     }
 
     /// Symbols with a quote, sorted.
     pub fn symbols(&self) -> Vec<Symbol> {
-        let mut v: Vec<Symbol> = self.quotes.iter().map(|e| e.key().clone()).collect();
+        let mut v: Vec<Symbol> = self
+            .inner
+            .index
+            .iter()
+            .filter(|(_, &i)| self.inner.quotes.get(i).is_some_and(|s| s.read().is_some()))
+            .map(|(k, _)| k.clone())
+            .collect();
         v.sort();
         v
     }
 
     /// Number of symbols with a quote.
     pub fn len(&self) -> usize {
-        self.quotes.len()
+        self.inner.filled.load(Ordering::Relaxed)
     }
 
     /// True when no symbol has a quote yet.
     pub fn is_empty(&self) -> bool {
-        self.quotes.is_empty()
+        self.len() == 0
     }
 
-    pub(crate) fn put_quote(&self, quote: Quote, now: Timestamp, tier: Tier) {
-        let volume = quote.quote_volume_24h;
-        let symbol = quote.symbol.clone();
-        match self.quotes.get_mut(&symbol) {
-            Some(mut s) => {
-                s.quote = quote;
+    /// Stores `quote` in slot `i` (the rank of its symbol in the sorted watchlist); a slot that
+    /// does not exist is ignored.
+    pub(crate) fn put_quote_at(&self, i: usize, quote: &Quote, now: Timestamp, tier: Tier) {
+        let Some(slot) = self.inner.quotes.get(i) else { return };
+        let mut slot = slot.write();
+        match slot.as_mut() {
+            Some(s) => {
+                // Field by field: the symbol is the same one as last time (the same allocation),
+                // so it is not cloned and dropped again (two atomic operations per quote).
+                let Quote { symbol, bid, ask, last, quote_volume_24h, exchange_ts, received_at } = quote;
+                let q = &mut s.quote;
+                if q.symbol != *symbol {
+                    q.symbol = symbol.clone();
+                }
+                (q.bid, q.ask, q.last, q.quote_volume_24h) = (*bid, *ask, *last, *quote_volume_24h);
+                (q.exchange_ts, q.received_at) = (*exchange_ts, *received_at);
                 s.updated_at = now;
                 s.tier = tier;
-                if volume.is_some() {
-                    s.quote_volume_24h = volume;
+                if quote.quote_volume_24h.is_some() {
+                    s.quote_volume_24h = quote.quote_volume_24h;
                 }
             }
             None => {
-                self.quotes
-                    .insert(symbol, Snapshot { quote, updated_at: now, quote_volume_24h: volume, tier });
+                *slot = Some(Snapshot {
+                    quote: quote.clone(),
+                    updated_at: now,
+                    quote_volume_24h: quote.quote_volume_24h,
+                    tier,
+                });
+                self.inner.filled.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Stores `quote` in its symbol's slot (ignored for a symbol outside the watchlist).
+    pub(crate) fn put_quote(&self, quote: &Quote, now: Timestamp, tier: Tier) {
+        if let Some(&i) = self.inner.index.get(&quote.symbol) {
+            self.put_quote_at(i, quote, now, tier);
         }
     }
 
     pub(crate) fn put_volume(&self, symbol: &Symbol, volume: Decimal) {
-        if let Some(mut s) = self.quotes.get_mut(symbol) {
-            s.quote_volume_24h = Some(volume);
+        if let Some(slot) = self.slot(symbol) {
+            if let Some(s) = slot.write().as_mut() {
+                s.quote_volume_24h = Some(volume);
+            }
         }
     }
 
-    pub(crate) fn set_tier(&self, symbol: &Symbol, tier: Tier) {
-        if let Some(mut s) = self.quotes.get_mut(symbol) {
-            s.tier = tier;
+    pub(crate) fn set_tier_at(&self, i: usize, tier: Tier) {
+        if let Some(slot) = self.inner.quotes.get(i) {
+            if let Some(s) = slot.write().as_mut() {
+                s.tier = tier;
+            }
         }
     }
 
     pub(crate) fn put_candles(&self, symbol: Symbol, set: CandleSet) {
-        self.candles.insert(symbol, set);
+        self.inner.candles.insert(symbol, set);
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct TierState {
     hot_until: Option<Timestamp>,
     /// Marks from other crates: reason -> until (None = until cleared).
     marks: BTreeMap<String, Option<Timestamp>>,
+    /// The earliest end among the marks: expired marks are looked for only once one is due
+    /// (the rules run for every symbol every cycle).
+    marks_due: Option<Timestamp>,
     volume: Option<Decimal>,
 }
 
@@ -39,6 +42,7 @@ impl Default for TierState {
             anchor: None,
             hot_until: None,
             marks: BTreeMap::new(),
+            marks_due: None,
             volume: None,
         }
     }
@@ -49,8 +53,18 @@ impl Default for TierState {
 /// quote. A non-positive `from` is no move (0 %); a product too large for a `Decimal` is the
 /// larger side.
 fn move_vs(from: Decimal, to: Decimal, pct: Decimal) -> Ordering {
-    if from <= Decimal::ZERO {
+    if !trading_core::is_positive(&from) {
         return Decimal::ZERO.cmp(&pct);
+    }
+    // Prices of one market share a scale: then the same comparison on the mantissas, in
+    // integers (`|to - from| * 100 * 10^pct_scale` against `pct_mantissa * from`), when the
+    // products fit; the `Decimal` products otherwise.
+    if from.scale() == to.scale() && to.is_sign_positive() && pct.is_sign_positive() {
+        let (f, t) = (from.mantissa(), to.mantissa());
+        let moved = 10i128.checked_pow(pct.scale()).and_then(|p| (t - f).abs().checked_mul(100 * p));
+        if let (Some(moved), Some(limit)) = (moved, pct.mantissa().checked_mul(f)) {
+            return moved.cmp(&limit);
+        }
     }
     match ((to - from).abs().checked_mul(Decimal::ONE_HUNDRED), pct.checked_mul(from)) {
         (Some(moved), Some(limit)) => moved.cmp(&limit),
@@ -93,18 +107,27 @@ impl TierState {
     /// Marks the symbol hot for `reason` until `until` (`None`: until cleared).
     pub(crate) fn mark(&mut self, reason: &str, until: Option<Timestamp>) {
         self.marks.insert(reason.to_owned(), until);
+        self.marks_due = self.earliest_mark_end();
     }
 
     /// Clears one mark.
     pub(crate) fn unmark(&mut self, reason: &str) {
         self.marks.remove(reason);
+        self.marks_due = self.earliest_mark_end();
+    }
+
+    fn earliest_mark_end(&self) -> Option<Timestamp> {
+        self.marks.values().flatten().min().copied()
     }
 
     /// The tier the rules give at `now` and the rule that gave it (no allocation: this runs
     /// for every symbol every cycle).
     pub(crate) fn rule(&mut self, now: Timestamp, config: &FeedConfig) -> (Tier, Rule) {
         if !self.marks.is_empty() {
-            self.marks.retain(|_, until| until.is_none_or(|u| u > now));
+            if self.marks_due.is_some_and(|due| due <= now) {
+                self.marks.retain(|_, until| until.is_none_or(|u| u > now));
+                self.marks_due = self.earliest_mark_end();
+            }
             if !self.marks.is_empty() {
                 return (Tier::Hot, Rule::Marked);
             }
@@ -163,6 +186,27 @@ mod tests {
 
     fn at(s: i64) -> Timestamp {
         Timestamp::from_millis(s * 1000)
+    }
+
+    #[test]
+    fn move_vs_in_integers_agrees_with_the_decimal_products() {
+        let prices =
+            [dec!(0.0001), dec!(1.0000), dec!(1.0100), dec!(0.9900), dec!(64999.99), dec!(65650.00), dec!(3)];
+        let pcts = [dec!(0), dec!(1), dec!(0.5), dec!(0.25), dec!(12.5), dec!(100)];
+        for from in prices {
+            for to in prices {
+                for pct in pcts {
+                    let expected = ((to - from).abs() * dec!(100)).cmp(&(pct * from));
+                    assert_eq!(move_vs(from, to, pct), expected, "{from} -> {to} vs {pct}%");
+                }
+            }
+        }
+        let huge = Decimal::MAX / dec!(2);
+        assert_eq!(
+            move_vs(huge, Decimal::MAX, dec!(1)),
+            Ordering::Greater,
+            "a product too large is the larger side"
+        );
     }
 
     fn config() -> FeedConfig {
