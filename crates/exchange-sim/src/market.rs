@@ -249,6 +249,8 @@ pub(crate) struct Market {
     states: Vec<State>,
     by_venue_id: BTreeMap<String, usize>,
     by_symbol: BTreeMap<Symbol, usize>,
+    /// Market indices in symbol order (the values of `by_symbol`, kept as a list).
+    symbol_order: Vec<usize>,
     /// Time of the last step (ms).
     now: i64,
     step_ms: i64,
@@ -474,11 +476,13 @@ impl Market {
             by_symbol.insert(s.symbol.clone(), i);
         }
         let start_ms = start.as_millis();
+        let symbol_order = by_symbol.values().copied().collect();
         let mut market = Market {
             specs,
             states,
             by_venue_id,
             by_symbol,
+            symbol_order,
             now: start_ms,
             step_ms,
             history_cap,
@@ -548,6 +552,12 @@ impl Market {
     /// Market index of a unified symbol.
     pub(crate) fn index_of(&self, symbol: &Symbol) -> Option<usize> {
         self.by_symbol.get(symbol).copied()
+    }
+
+    /// Market indices in symbol order (a bulk answer in this order lets a client that wants
+    /// symbol order skip its sort).
+    pub(crate) fn indices_in_symbol_order(&self) -> impl Iterator<Item = usize> + '_ {
+        self.symbol_order.iter().copied()
     }
 
     pub(crate) fn now(&self) -> Timestamp {
@@ -629,6 +639,14 @@ impl Market {
             last_qty: spec.qty(st.last_qty),
             ts: Timestamp::from_millis(self.now),
         }
+    }
+
+    /// Bid, ask and last price of market `i` now (a quote's prices, without the quantities of
+    /// [`Market::top`]).
+    pub(crate) fn prices(&self, i: usize) -> (Decimal, Decimal, Decimal) {
+        let (spec, st) = (&self.specs[i], &self.states[i]);
+        let (bid, ask) = st.book(spec);
+        (spec.price(bid), spec.price(ask), spec.price(st.last_ticks(spec)))
     }
 
     /// Moves market `i` so that its mid price is `price` (rounded to the tick); the random walk

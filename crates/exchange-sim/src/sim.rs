@@ -577,18 +577,19 @@ impl Exchange for SimExchange {
                     .iter()
                     .map(|s| Self::listed_index(&st.market, s).map_err(|e| bad_symbol(s, e)))
                     .collect::<Result<_, _>>()?,
-                None => (0..st.market.len()).filter(|i| st.market.is_listed(*i)).collect(),
+                None => st.market.indices_in_symbol_order().filter(|i| st.market.is_listed(*i)).collect(),
             };
             let mut quotes = Vec::with_capacity(indices.len());
+            let ts = st.market.now();
             for i in indices {
-                let top = st.market.top(i);
+                let (bid, ask, last) = st.market.prices(i);
                 quotes.push(Quote {
                     symbol: st.market.spec(i).symbol.clone(),
-                    bid: Some(top.bid),
-                    ask: Some(top.ask),
-                    last: Some(top.last),
+                    bid: Some(bid),
+                    ask: Some(ask),
+                    last: Some(last),
                     quote_volume_24h: Some(st.market.quote_volume_24h(i)),
-                    exchange_ts: Some(top.ts),
+                    exchange_ts: Some(ts),
                     received_at: now,
                 });
             }

@@ -51,7 +51,7 @@ impl Tick {
     pub fn from_quote(quote: &Quote) -> Option<Self> {
         Some(Tick {
             ts: quote.received_at,
-            price: quote.price().filter(|p| *p > Decimal::ZERO)?,
+            price: quote.price().filter(trading_core::is_positive)?,
             bid: quote.bid,
             ask: quote.ask,
             quote_volume_24h: quote.quote_volume_24h,
@@ -445,26 +445,32 @@ impl SignalEngine {
     /// [`Cycle::unknown`]; a price beyond the fixed-point range in [`Cycle::rejected`].
     pub fn on_cycle<'q>(&mut self, quotes: impl IntoIterator<Item = &'q Quote>) -> Cycle {
         let mut cycle = Cycle::default();
-        let mut batch: Vec<(SymbolId, Option<Tick>)> = Vec::new();
-        for (pos, q) in quotes.into_iter().enumerate() {
+        // (handle, position) pairs: small to sort, and a cycle arrives sorted as a rule (the
+        // feed delivers symbol order), so the sort is usually a check.
+        let quotes: Vec<&Quote> = quotes.into_iter().collect();
+        let mut batch: Vec<(SymbolId, usize)> = Vec::with_capacity(quotes.len());
+        for (pos, q) in quotes.iter().enumerate() {
             match self.id_at(pos, &q.symbol) {
-                Some(id) => batch.push((id, Tick::from_quote(q))),
+                Some(id) => batch.push((id, pos)),
                 None => cycle.unknown.push(q.symbol.clone()),
             }
         }
-        batch.sort_by_key(|(id, _)| *id);
+        if !batch.is_sorted_by_key(|(id, _)| *id) {
+            batch.sort_by_key(|(id, _)| *id);
+        }
+        let tick_at = |pos: usize| quotes.get(pos).and_then(|q| Tick::from_quote(q));
         if self.crash_id != u32::MAX {
-            for (id, tick) in &batch {
-                if let (true, Some(t)) = (id.0 == self.crash_id, tick) {
-                    if let Some(px) = to_px(t.price) {
-                        self.track_crash(*id, t.ts.as_millis(), px);
+            for &(id, pos) in &batch {
+                if id.0 == self.crash_id {
+                    if let Some(px) = tick_at(pos).and_then(|t| to_px(t.price).map(|px| (t.ts, px))) {
+                        self.track_crash(id, px.0.as_millis(), px.1);
                     }
                 }
             }
         }
         cycle.decisions.reserve(batch.len());
-        for (id, tick) in batch {
-            let result = match tick {
+        for (id, pos) in batch {
+            let result = match tick_at(pos) {
                 Some(t) => self.on_tick(id, &t),
                 None => self.no_price(id),
             };
