@@ -986,5 +986,10 @@ fn watchlist(s: &Settings, markets: &[MarketRules]) -> Result<Vec<Symbol>, BotEr
     if list.is_empty() {
         return Err(BotError::Session("the watchlist is empty: no trading USDT market on this venue".into()));
     }
+    // Symbol order: the feed delivers each cycle in symbol order, so the engine's handles (given
+    // in this order) come sorted and a cycle is evaluated without a sort, in one pass; drops of
+    // one cycle are bought in symbol order.
+    list.sort();
+    list.dedup();
     Ok(list)
 }
