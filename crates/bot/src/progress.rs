@@ -70,6 +70,12 @@ impl Status {
         Status { total, bar, next_line_at: Duration::ZERO }
     }
 
+    /// Whether [`Status::update`] would show anything at `elapsed` (a bar always; a line only
+    /// when the next one is due), so a caller builds a snapshot only then.
+    pub fn wants(&self, elapsed: Duration) -> bool {
+        self.bar.is_some() || elapsed >= self.next_line_at
+    }
+
     /// Shows `snapshot`. Returns the log line when one is due (non-terminal mode), so the caller
     /// logs it through tracing; the bar needs no caller action.
     pub fn update(&mut self, snapshot: &StatusSnapshot) -> Option<String> {

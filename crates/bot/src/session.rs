@@ -140,11 +140,17 @@ pub async fn run_async(
     })?;
     let snapshot = settings.to_snapshot(&loaded.sources, credentials.describe());
     session.write_config_snapshot(&snapshot).map_err(|e| BotError::Session(e.to_string()))?;
-    // On simulated time a second passes in microseconds: flushing (and fsyncing) once per
-    // simulated minute still writes every few milliseconds of wall time.
+    // On simulated time a second passes in microseconds: flushing once per simulated minute
+    // still writes every few milliseconds of wall time. The in-process venue does not outlive
+    // the process, so (as the ledger's `ProcessCrashSafe`) the file is fsynced at the end, not
+    // at every flush: a crash of the process loses nothing written.
     let simulated = settings.venue == VenueKind::Sim && !settings.realtime;
     let writer = if simulated {
-        WriterConfig { flush_interval: Duration::from_secs(60), ..WriterConfig::default() }
+        WriterConfig {
+            flush_interval: Duration::from_secs(60),
+            sync_every_flush: false,
+            ..WriterConfig::default()
+        }
     } else {
         WriterConfig::default()
     };
@@ -306,6 +312,11 @@ impl Body<'_> {
             None
         };
         let mut sup_config = SupervisorConfig::default();
+        if s.venue == VenueKind::Sim && !s.realtime {
+            // On paused time the clock stands still while tasks run, so the loop's lag is zero
+            // by construction: probing it four times a simulated second only costs wake-ups.
+            sup_config.lag.tick_every = Duration::from_secs(5);
+        }
         sup_config.watchdog.mode = match s.heartbeat_mode {
             HeartbeatMode::Warn => supervisor::WatchdogMode::Warn,
             HeartbeatMode::Enforce => {
@@ -428,6 +439,7 @@ impl Body<'_> {
         let mut next_poll = tokio::time::Instant::now();
         let mut next_funnel = start + FUNNEL_EVERY;
         let mut intent_seq: u64 = 0;
+        let mut shown: Option<order_router::RouterFigures> = None;
         let until_end = end.map(|end| end.saturating_since(self.clock.now()));
         let end_sleep = async move {
             match until_end {
@@ -534,22 +546,29 @@ impl Body<'_> {
                     }
                 }
             }
-            let state = router.view();
-            metrics.set("budget_free_usdt", None, to_f64(state.budget.free()));
-            metrics.set("budget_reserved_usdt", None, to_f64(state.budget.reserved()));
-            metrics.set("budget_committed_usdt", None, to_f64(state.budget.committed()));
-            metrics.set("open_positions", None, state.positions.len() as f64);
-            metrics.set("realized_pnl_usdt", None, to_f64(state.budget.realised_pnl()));
-            let snap = StatusSnapshot {
-                elapsed: now.saturating_since(start),
-                cycles: counters.cycles,
-                overruns: feed_handle_overruns(&metrics),
-                drops: counters.drops,
-                open_positions: u32::try_from(state.positions.len()).unwrap_or(u32::MAX),
-                realized_pnl: state.budget.realised_pnl(),
-            };
-            if let Some(line) = status.update(&snap) {
-                tracing::info!("{line}");
+            // The gauges change when the budget does: set them then, not every cycle.
+            let figures = router.figures();
+            if shown != Some(figures) {
+                shown = Some(figures);
+                metrics.set("budget_free_usdt", None, to_f64(figures.free));
+                metrics.set("budget_reserved_usdt", None, to_f64(figures.reserved));
+                metrics.set("budget_committed_usdt", None, to_f64(figures.committed));
+                metrics.set("open_positions", None, figures.open_positions as f64);
+                metrics.set("realized_pnl_usdt", None, to_f64(figures.realised_pnl));
+            }
+            let elapsed = now.saturating_since(start);
+            if status.wants(elapsed) {
+                let snap = StatusSnapshot {
+                    elapsed,
+                    cycles: counters.cycles,
+                    overruns: feed_handle_overruns(&metrics),
+                    drops: counters.drops,
+                    open_positions: u32::try_from(figures.open_positions).unwrap_or(u32::MAX),
+                    realized_pnl: figures.realised_pnl,
+                };
+                if let Some(line) = status.update(&snap) {
+                    tracing::info!("{line}");
+                }
             }
         }
         status.finish();

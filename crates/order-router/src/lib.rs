@@ -56,7 +56,7 @@ pub use ledger::{Durability, Ledger};
 pub use lifecycle::{merge, Merge, OrderRecord, OrderState};
 pub use position::{apply_buy, apply_sell, BuyExecution, Position, SellResult};
 pub use router::{
-    tracking_interval, FailPoint, FailpointHook, Finding, OrderRouter, ReconcileReport, RouterView,
-    Submission,
+    tracking_interval, FailPoint, FailpointHook, Finding, OrderRouter, ReconcileReport, RouterFigures,
+    RouterView, Submission,
 };
 pub use state::RouterState;

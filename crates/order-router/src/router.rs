@@ -157,6 +157,22 @@ pub struct RouterView {
     pub selling: std::collections::BTreeSet<Symbol>,
 }
 
+/// The budget's figures and the number of held positions ([`OrderRouter::figures`]): what a
+/// status line or a gauge reads every cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterFigures {
+    /// Free quote budget.
+    pub free: Decimal,
+    /// Reserved for intents in flight.
+    pub reserved: Decimal,
+    /// Committed in held positions.
+    pub committed: Decimal,
+    /// Realised profit and loss so far.
+    pub realised_pnl: Decimal,
+    /// Held positions.
+    pub open_positions: usize,
+}
+
 /// The order router. See the crate docs for the flow; all methods take `&self` (state behind
 /// a mutex that is never held across an `.await`).
 pub struct OrderRouter {
@@ -266,6 +282,19 @@ impl OrderRouter {
                 .filter(|o| o.intent.side == Side::Sell)
                 .map(|o| o.intent.symbol.clone())
                 .collect(),
+        }
+    }
+
+    /// The budget's figures and the number of positions, without copying the positions as
+    /// [`OrderRouter::view`] does.
+    pub fn figures(&self) -> RouterFigures {
+        let st = self.state.lock();
+        RouterFigures {
+            free: st.budget.free(),
+            reserved: st.budget.reserved(),
+            committed: st.budget.committed(),
+            realised_pnl: st.budget.realised_pnl(),
+            open_positions: st.positions.len(),
         }
     }
 
