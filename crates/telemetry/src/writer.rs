@@ -62,6 +62,12 @@ pub struct WriterConfig {
     pub flush_interval: Duration,
     /// Most events taken from the queue in one go.
     pub max_batch: NonZeroUsize,
+    /// `fsync` at every interval flush (the default: a power cut loses at most one interval).
+    /// `false`: lines are still written at every interval (a crash of the process loses
+    /// nothing written), but `fsync`ed only by [`Telemetry::flush`] and at shutdown; for a
+    /// session whose venue does not outlive the process (the in-process simulator), as the
+    /// ledger's `ProcessCrashSafe`.
+    pub sync_every_flush: bool,
 }
 
 impl Default for WriterConfig {
@@ -70,6 +76,7 @@ impl Default for WriterConfig {
             capacity: NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
             flush_interval: Duration::from_secs(1),
             max_batch: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN),
+            sync_every_flush: true,
         }
     }
 }
@@ -321,7 +328,14 @@ impl Writer {
                 },
                 // The timer comes before the queue: under sustained load the queue is never
                 // empty, and losses must still be reported and the file synced on time.
-                _ = ticker.tick() => self.flush_and_sync().await,
+                _ = ticker.tick() => {
+                    if self.config.sync_every_flush {
+                        self.flush_and_sync().await;
+                    } else {
+                        self.report_drops();
+                        self.write_buf().await;
+                    }
+                }
                 n = self.rx.recv_many(&mut self.batch, max_batch) => {
                     if n == 0 {
                         self.finish().await;
@@ -623,6 +637,7 @@ mod tests {
     struct SmallDisk {
         data: Arc<parking_lot::Mutex<Vec<u8>>>,
         room: Arc<parking_lot::Mutex<usize>>,
+        syncs: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl Write for SmallDisk {
@@ -643,7 +658,49 @@ mod tests {
 
     impl Target for SmallDisk {
         fn sync(&mut self) -> std::io::Result<()> {
+            self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_sync_every_flush_the_interval_writes_and_only_a_flush_syncs() {
+        for sync_every_flush in [true, false] {
+            let disk = SmallDisk::default();
+            *disk.room.lock() = 1 << 20;
+            let config = WriterConfig {
+                flush_interval: Duration::from_millis(100),
+                sync_every_flush,
+                ..WriterConfig::default()
+            };
+            let t = Telemetry::start_on(
+                &tokio::runtime::Handle::current(),
+                PathBuf::from("disk"),
+                Box::new(disk.clone()),
+                RunId::new("r"),
+                clock(),
+                config,
+            );
+            t.emit(lag(1));
+            // Several intervals pass; the blocking write gets real time to land.
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if !disk.data.lock().is_empty() && disk.syncs.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert!(!disk.data.lock().is_empty(), "the interval wrote the line ({sync_every_flush})");
+            let synced = disk.syncs.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(synced > 0, sync_every_flush, "interval syncs: {synced} ({sync_every_flush})");
+            t.flush().await;
+            if !sync_every_flush {
+                assert!(
+                    disk.syncs.load(std::sync::atomic::Ordering::SeqCst) > synced,
+                    "a flush syncs what was written"
+                );
+            }
+            t.shutdown().await;
         }
     }
 
@@ -710,6 +767,7 @@ mod tests {
             capacity: NonZeroUsize::new(4_096).unwrap(),
             flush_interval: Duration::from_millis(20),
             max_batch: NonZeroUsize::MIN,
+            sync_every_flush: true,
         };
         let t = Telemetry::start(&path, RunId::new("r"), clock(), config).unwrap();
         let mut reported_at_round = None;
