@@ -36,6 +36,7 @@ impl Quote {
     /// last trade, else whichever side exists. Zero or negative values count as absent (a venue
     /// sends `0` for an idle market), and a mid that does not fit a `Decimal` is `None`: venue
     /// data never panics here.
+    #[inline] // every quote's price, in other crates' hot loops
     pub fn price(&self) -> Option<Decimal> {
         let positive = |v: Option<Decimal>| v.filter(is_positive);
         let (bid, ask) = (positive(self.bid), positive(self.ask));
@@ -68,6 +69,7 @@ pub fn is_positive(d: &Decimal) -> bool {
 /// Every quote's price goes through here, so the usual case halves the sum's integer mantissa
 /// (or takes five times it one decimal place further) instead of a `Decimal` division: the
 /// same value, exactly.
+#[inline]
 fn mid_of(a: Decimal, b: Decimal) -> Option<Decimal> {
     // Bid and ask of one market share its tick, so their scales are equal as a rule: the sum is
     // then the sum of the mantissas (below 2^97, no overflow in an i128) at that scale, exactly
