@@ -224,11 +224,12 @@ struct State {
     driver: Driver,
     rng: ChaCha8Rng,
     mid: u32,
-    /// Top-of-book and last-trade quantities, in steps.
-    bid_qty: u64,
-    ask_qty: u64,
+    /// The draws the top-of-book and last-trade quantities come from: the latest step's
+    /// uniform draw and traded base volume (`None` before the first step). The quantities are
+    /// worked out when a book is read ([`State::quantities`]), not at every step of every
+    /// market.
+    book_draw: Option<(f64, f64)>,
     last_at_ask: bool,
-    last_qty: u64,
     /// The latest completed one-minute candles (at most `history_minutes`).
     candles: VecDeque<MinuteCandle>,
     /// Every completed minute of the 24 h window folded into quarter-hour buckets, oldest
@@ -607,11 +608,9 @@ impl Market {
                 }
             };
             let u: f64 = st.rng.random();
-            st.bid_qty = spec.qty_steps(spec.depth * (0.2 + 1.6 * u));
-            st.ask_qty = spec.qty_steps(spec.depth * (1.8 - 1.6 * u));
             st.last_at_ask = u < 0.5;
             let traded = vol_rate * dt_s * (0.4 + 1.2 * u);
-            st.last_qty = spec.qty_steps(traded / 4.0);
+            st.book_draw = Some((u, traded));
             let last = st.last_ticks(spec);
             if minute != st.current.minute {
                 let done = std::mem::replace(&mut st.current, MinuteCandle::new(minute, last));
@@ -630,13 +629,14 @@ impl Market {
     pub(crate) fn top(&self, i: usize) -> Top {
         let (spec, st) = (&self.specs[i], &self.states[i]);
         let (bid, ask) = st.book(spec);
+        let (bid_qty, ask_qty, last_qty) = st.quantities(spec);
         Top {
             bid: spec.price(bid),
-            bid_qty: spec.qty(st.bid_qty),
+            bid_qty: spec.qty(bid_qty),
             ask: spec.price(ask),
-            ask_qty: spec.qty(st.ask_qty),
+            ask_qty: spec.qty(ask_qty),
             last: spec.price(st.last_ticks(spec)),
-            last_qty: spec.qty(st.last_qty),
+            last_qty: spec.qty(last_qty),
             ts: Timestamp::from_millis(self.now),
         }
     }
@@ -846,10 +846,8 @@ impl State {
             driver,
             rng,
             mid,
-            bid_qty: spec.qty_steps(spec.depth),
-            ask_qty: spec.qty_steps(spec.depth),
+            book_draw: None,
             last_at_ask: true,
-            last_qty: 1,
             candles: VecDeque::new(),
             quarters: VecDeque::new(),
             quarters_qv: 0,
@@ -950,6 +948,18 @@ impl State {
             *decay_dt = (dt, decay.powf(dt));
         }
         self.mid = spec.ticks((*x + *transient).exp());
+    }
+
+    /// Top-of-book bid and ask quantities and the last trade's quantity, in steps.
+    fn quantities(&self, spec: &Spec) -> (u64, u64, u64) {
+        match self.book_draw {
+            Some((u, traded)) => (
+                spec.qty_steps(spec.depth * (0.2 + 1.6 * u)),
+                spec.qty_steps(spec.depth * (1.8 - 1.6 * u)),
+                spec.qty_steps(traded / 4.0),
+            ),
+            None => (spec.qty_steps(spec.depth), spec.qty_steps(spec.depth), 1),
+        }
     }
 
     /// (bid, ask) in ticks around the mid.
