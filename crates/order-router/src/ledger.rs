@@ -125,6 +125,15 @@ fn dec(s: &str, table: &'static str, key: &str) -> Result<Decimal, RouterError> 
     })
 }
 
+/// Runs one statement of a write through the connection's prepared-statement cache.
+fn cached<P: rusqlite::Params>(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
 impl Ledger {
     /// Newest schema version this build writes.
     pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -174,7 +183,9 @@ impl Ledger {
             .map_err(RouterError::ledger("read version"))
     }
 
-    /// Writes one change as one transaction.
+    /// Writes one change as one transaction (statements come from the connection's cache: an
+    /// order's life writes the same few statements again and again, and parsing them each time
+    /// cost more than running them).
     pub(crate) fn write(&self, change: &Change<'_>) -> Result<(), RouterError> {
         let mut conn = self.conn.lock();
         let tx = conn
@@ -184,7 +195,7 @@ impl Ledger {
         if let Some(r) = change.new_intent {
             let intent_json = serde_json::to_string(&r.intent).map_err(|e| corrupt_json("intents", r, e))?;
             let plan_json = serde_json::to_string(&r.plan).map_err(|e| corrupt_json("intents", r, e))?;
-            tx.execute(
+            cached(&tx,
                 "INSERT INTO intents (intent_id, client_order_id, symbol, side, intent_json, plan_json, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -206,7 +217,7 @@ impl Ledger {
             }
         }
         for r in orders {
-            tx.execute(
+            cached(&tx,
                 "INSERT INTO orders (client_order_id, state, order_id, filled_quantity, cumulative_quote, fee_quote,
                     fee_base, fees_estimated, sent_at, updated_at, cancel_requested, settled, note)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
@@ -236,13 +247,15 @@ impl Ledger {
             if let Some(b) = change.budget {
                 let amount = b.reservation(&r.intent.id);
                 if amount.is_zero() && !b.reservations().contains_key(&r.intent.id) {
-                    tx.execute(
+                    cached(
+                        &tx,
                         "DELETE FROM reservations WHERE intent_id = ?1",
                         params![r.intent.id.as_str()],
                     )
                     .map_err(RouterError::ledger("delete reservation"))?;
                 } else {
-                    tx.execute(
+                    cached(
+                        &tx,
                         "INSERT INTO reservations (intent_id, amount) VALUES (?1, ?2)
                          ON CONFLICT(intent_id) DO UPDATE SET amount = excluded.amount",
                         params![r.intent.id.as_str(), amount.to_string()],
@@ -254,11 +267,11 @@ impl Ledger {
         for (symbol, pos) in &change.positions {
             match pos {
                 None => {
-                    tx.execute("DELETE FROM positions WHERE symbol = ?1", params![symbol.as_str()])
+                    cached(&tx, "DELETE FROM positions WHERE symbol = ?1", params![symbol.as_str()])
                         .map_err(RouterError::ledger("delete position"))?;
                 }
                 Some(p) => {
-                    tx.execute(
+                    cached(&tx,
                         "INSERT INTO positions (symbol, quantity, locked, cost, entry_price, fees_quote, opened_at, realised_pnl)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                          ON CONFLICT(symbol) DO UPDATE SET quantity = excluded.quantity, locked = excluded.locked,
@@ -280,7 +293,7 @@ impl Ledger {
             }
         }
         for (f, cid) in &change.fills {
-            tx.execute(
+            cached(&tx,
                 "INSERT OR IGNORE INTO fills (symbol, trade_id, order_id, client_order_id, side, price, quantity, fee, fee_asset, ts)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
@@ -299,7 +312,8 @@ impl Ledger {
             .map_err(RouterError::ledger("write fill"))?;
         }
         if let Some(b) = change.budget {
-            tx.execute(
+            cached(
+                &tx,
                 "INSERT INTO budget (id, total, free, committed, realised_pnl) VALUES (1, ?1, ?2, ?3, ?4)
                  ON CONFLICT(id) DO UPDATE SET total = excluded.total, free = excluded.free,
                     committed = excluded.committed, realised_pnl = excluded.realised_pnl",
