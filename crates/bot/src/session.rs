@@ -250,6 +250,20 @@ const CLOSING_READ_ATTEMPTS: u32 = 10;
 /// How long a symbol stays hot in the feed after a drop.
 const HOT_AFTER_DROP: Duration = Duration::from_secs(30 * 60);
 
+/// Longest the trading loop sleeps when no order is being tracked and no cycle arrives (at
+/// most half the heartbeat timeout).
+const IDLE_WAKE: Duration = Duration::from_secs(2);
+
+/// The pause before the loop's next tracking round: the router's pace while it tracks orders,
+/// else `idle`.
+fn next_round(router: &OrderRouter, idle: Duration) -> Duration {
+    if router.figures().active_orders > 0 {
+        router.poll_interval()
+    } else {
+        idle
+    }
+}
+
 struct Body<'a> {
     settings: &'a Settings,
     options: &'a SessionOptions,
@@ -436,6 +450,10 @@ impl Body<'_> {
         let mut exits: BTreeMap<Symbol, PositionExits> = BTreeMap::new();
         let mut selling: BTreeSet<Symbol> = BTreeSet::new();
         let mut last_block: Vec<Option<GuardKind>> = vec![None; watchlist.len()];
+        // Tracking rounds come at the router's pace while orders are active; with none the
+        // loop still wakes every `idle_wake` (its heartbeat, and time-based exits while the
+        // feed is paused), not at the tracking pace for nothing to track.
+        let idle_wake = IDLE_WAKE.min(Duration::from_secs(s.heartbeat_timeout_s) / 2);
         let mut next_poll = tokio::time::Instant::now();
         let mut next_funnel = start + FUNNEL_EVERY;
         let mut intent_seq: u64 = 0;
@@ -533,7 +551,7 @@ impl Body<'_> {
                 if let Err(e) = router.poll_once().await {
                     tracing::warn!(error = %e, "order tracking round failed");
                 }
-                next_poll = tokio::time::Instant::now() + router.poll_interval();
+                next_poll = tokio::time::Instant::now() + next_round(&router, idle_wake);
                 self.sync_exits(&router, &mut exits, &mut selling);
             }
             if now >= next_funnel {
@@ -548,6 +566,10 @@ impl Body<'_> {
             }
             // The gauges change when the budget does: set them then, not every cycle.
             let figures = router.figures();
+            // An order placed while idle is tracked at the router's pace from now on.
+            if figures.active_orders > 0 {
+                next_poll = next_poll.min(tokio::time::Instant::now() + router.poll_interval());
+            }
             if shown != Some(figures) {
                 shown = Some(figures);
                 metrics.set("budget_free_usdt", None, to_f64(figures.free));

@@ -157,8 +157,9 @@ pub struct RouterView {
     pub selling: std::collections::BTreeSet<Symbol>,
 }
 
-/// The budget's figures and the number of held positions ([`OrderRouter::figures`]): what a
-/// status line or a gauge reads every cycle.
+/// The budget's figures, the number of held positions and of orders being tracked
+/// ([`OrderRouter::figures`]): what a status line, a gauge or a loop deciding whether a tracking
+/// round is due reads every cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterFigures {
     /// Free quote budget.
@@ -171,6 +172,9 @@ pub struct RouterFigures {
     pub realised_pnl: Decimal,
     /// Held positions.
     pub open_positions: usize,
+    /// Orders not yet settled: while there are none, [`OrderRouter::poll_once`] has nothing to
+    /// do.
+    pub active_orders: usize,
 }
 
 /// The order router. See the crate docs for the flow; all methods take `&self` (state behind
@@ -295,6 +299,7 @@ impl OrderRouter {
             committed: st.budget.committed(),
             realised_pnl: st.budget.realised_pnl(),
             open_positions: st.positions.len(),
+            active_orders: st.active_orders().count(),
         }
     }
 
