@@ -103,7 +103,15 @@ pub fn run(
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
     }
     .map_err(|e| BotError::Session(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(run_async(loaded, credentials, options))
+    // The session runs as a task, not as the future `block_on` drives: waking that future
+    // from inside the runtime also wakes the driver through the OS (a write and an extra poll
+    // of the event queue), and the trading loop is woken by every feed cycle.
+    let (loaded, credentials, options) = (loaded.clone(), credentials.clone(), options.clone());
+    runtime.block_on(async move {
+        tokio::spawn(async move { run_async(&loaded, &credentials, &options).await })
+            .await
+            .map_err(|e| BotError::Session(format!("the session task failed: {e}")))?
+    })
 }
 
 /// The session on the caller's runtime. Use [`run`] unless you manage the runtime yourself.
