@@ -574,9 +574,12 @@ impl Body<'_> {
             }
             // The gauges change when the budget does: set them then, not every cycle.
             let figures = router.figures();
-            // An order placed while idle is tracked at the router's pace from now on.
+            // An order placed while idle is tracked at the router's pace from now on; with
+            // nothing to track the loop sleeps until the next cycle, or `idle_wake` at most.
             if figures.active_orders > 0 {
                 next_poll = next_poll.min(tokio::time::Instant::now() + router.poll_interval());
+            } else {
+                next_poll = tokio::time::Instant::now() + idle_wake;
             }
             if shown != Some(figures) {
                 shown = Some(figures);

@@ -1152,7 +1152,12 @@ impl Aux {
         let mut candles_at: HashMap<Symbol, Timestamp> = HashMap::new();
         let mut gone: HashSet<Symbol> = HashSet::new();
         let tick = self.config.poll.max(Duration::from_secs(1));
+        // A fixed grid from the start, as the feed's cycles: both wake at the same instants
+        // (one wake-up of the runtime, not two) instead of this one drifting by its requests.
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            ticker.tick().await;
             if let Some(until) = self.pause.until() {
                 tokio::time::sleep_until(until).await;
             }
@@ -1220,7 +1225,6 @@ impl Aux {
                 }
                 candles_at.insert(symbol, now);
             }
-            tokio::time::sleep(tick).await;
         }
     }
 
