@@ -57,13 +57,20 @@ fn move_vs(from: Decimal, to: Decimal, pct: Decimal) -> Ordering {
         return Decimal::ZERO.cmp(&pct);
     }
     // Prices of one market share a scale: then the same comparison on the mantissas, in
-    // integers (`|to - from| * 100 * 10^pct_scale` against `pct_mantissa * from`), when the
-    // products fit; the `Decimal` products otherwise.
+    // integers (`|to - from| * 100 * 10^pct_scale` against `pct_mantissa * from`); with the
+    // usual magnitudes both products fit a `u128` by construction (one 64 x 64 and one
+    // 32 x 96-bit factor), else they are checked; the `Decimal` products when they overflow.
     if from.scale() == to.scale() && to.is_sign_positive() && pct.is_sign_positive() {
-        let (f, t) = (from.mantissa(), to.mantissa());
-        let moved = 10i128.checked_pow(pct.scale()).and_then(|p| (t - f).abs().checked_mul(100 * p));
-        if let (Some(moved), Some(limit)) = (moved, pct.mantissa().checked_mul(f)) {
-            return moved.cmp(&limit);
+        let (f, t) = (from.mantissa().unsigned_abs(), to.mantissa().unsigned_abs());
+        let (diff, pm) = (t.abs_diff(f), pct.mantissa().unsigned_abs());
+        if let Some(&scale) = HUNDRED_POW10.get(pct.scale() as usize) {
+            if diff <= u128::from(u64::MAX) && scale <= u128::from(u64::MAX) && pm <= u128::from(u32::MAX) {
+                // diff * scale < 2^128; pm * f < 2^32 * 2^96 (a mantissa is below 2^96)
+                return (diff * scale).cmp(&(pm * f));
+            }
+            if let (Some(moved), Some(limit)) = (diff.checked_mul(scale), pm.checked_mul(f)) {
+                return moved.cmp(&limit);
+            }
         }
     }
     match ((to - from).abs().checked_mul(Decimal::ONE_HUNDRED), pct.checked_mul(from)) {
@@ -73,6 +80,17 @@ fn move_vs(from: Decimal, to: Decimal, pct: Decimal) -> Ordering {
         (None, None) => Ordering::Equal,
     }
 }
+
+/// `100 * 10^s` for every `Decimal` scale `s` (0..=28): below 2^100.
+const HUNDRED_POW10: [u128; 29] = {
+    let mut t = [100_u128; 29];
+    let mut i = 1;
+    while i < 29 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 
 /// Which rule decided a tier (its words are built only when the tier changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +216,28 @@ mod tests {
                 for pct in pcts {
                     let expected = ((to - from).abs() * dec!(100)).cmp(&(pct * from));
                     assert_eq!(move_vs(from, to, pct), expected, "{from} -> {to} vs {pct}%");
+                }
+            }
+        }
+        // Wide mantissas and fine percentages take the checked and the Decimal paths.
+        let wide = [
+            dec!(79228162514264337593543950.335),
+            dec!(0.000000000000000000000000001),
+            dec!(18446744073709551.616),
+        ];
+        for from in wide.iter().chain(&prices) {
+            for to in wide.iter().chain(&prices) {
+                for pct in [dec!(4294967296), dec!(1.5), dec!(0.001)] {
+                    if pct.scale() + from.scale() > 28 {
+                        continue; // the Decimal product would round: not a reference
+                    }
+                    let expected = match ((to - from).abs().checked_mul(dec!(100)), pct.checked_mul(*from)) {
+                        (Some(moved), Some(limit)) => moved.cmp(&limit),
+                        (None, Some(_)) => Ordering::Greater,
+                        (Some(_), None) => Ordering::Less,
+                        (None, None) => Ordering::Equal,
+                    };
+                    assert_eq!(move_vs(*from, *to, pct), expected, "{from} -> {to} vs {pct}%");
                 }
             }
         }
