@@ -222,7 +222,7 @@ enum Driver {
 #[derive(Debug, Clone)]
 struct State {
     driver: Driver,
-    rng: ChaCha8Rng,
+    rng: StepRng,
     mid: u32,
     /// The draws the top-of-book and last-trade quantities come from: the latest step's
     /// uniform draw and traded base volume (`None` before the first step). The quantities are
@@ -258,6 +258,11 @@ pub(crate) struct Market {
     history_cap: usize,
     seed: u64,
 }
+
+/// The generator of one market's steps: 16 bytes (a ChaCha generator with its block buffer
+/// is over 300, and every market steps every simulated second), seeded from the market's own
+/// ChaCha stream so markets stay independent and a seed gives the same session everywhere.
+type StepRng = rand_pcg::Pcg64Mcg;
 
 fn ln_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
     let u: f64 = rng.random();
@@ -444,7 +449,7 @@ impl Market {
                     decay: 1.0,
                     decay_dt: (0.0, 1.0),
                 };
-                let state = State::new(driver, mk_rng(2 * i as u64 + 2), &spec, price);
+                let state = State::new(driver, StepRng::from_rng(&mut mk_rng(2 * i as u64 + 2)), &spec, price);
                 specs.push(spec);
                 states.push(state);
             }
@@ -459,7 +464,7 @@ impl Market {
                 let venue_id = format!("{}{}", src.symbol.base(), src.symbol.quote());
                 let spec = Spec::new(src.symbol.clone(), venue_id, price, &mut spec_rng, false)?;
                 let state =
-                    State::new(Driver::Replay(Box::new(path)), mk_rng(2 * i as u64 + 2), &spec, price);
+                    State::new(Driver::Replay(Box::new(path)), StepRng::from_rng(&mut mk_rng(2 * i as u64 + 2)), &spec, price);
                 specs.push(spec);
                 states.push(state);
             }
@@ -840,7 +845,7 @@ impl Market {
 }
 
 impl State {
-    fn new(driver: Driver, rng: ChaCha8Rng, spec: &Spec, price: f64) -> State {
+    fn new(driver: Driver, rng: StepRng, spec: &Spec, price: f64) -> State {
         let mid = spec.ticks(price);
         State {
             driver,
