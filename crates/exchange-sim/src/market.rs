@@ -449,7 +449,8 @@ impl Market {
                     decay: 1.0,
                     decay_dt: (0.0, 1.0),
                 };
-                let state = State::new(driver, StepRng::from_rng(&mut mk_rng(2 * i as u64 + 2)), &spec, price);
+                let state =
+                    State::new(driver, StepRng::from_rng(&mut mk_rng(2 * i as u64 + 2)), &spec, price);
                 specs.push(spec);
                 states.push(state);
             }
@@ -463,8 +464,12 @@ impl Market {
                 let price = path.first_price().max(1e-12);
                 let venue_id = format!("{}{}", src.symbol.base(), src.symbol.quote());
                 let spec = Spec::new(src.symbol.clone(), venue_id, price, &mut spec_rng, false)?;
-                let state =
-                    State::new(Driver::Replay(Box::new(path)), StepRng::from_rng(&mut mk_rng(2 * i as u64 + 2)), &spec, price);
+                let state = State::new(
+                    Driver::Replay(Box::new(path)),
+                    StepRng::from_rng(&mut mk_rng(2 * i as u64 + 2)),
+                    &spec,
+                    price,
+                );
                 specs.push(spec);
                 states.push(state);
             }
