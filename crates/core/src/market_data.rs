@@ -38,11 +38,15 @@ impl Quote {
     /// data never panics here.
     #[inline] // every quote's price, in other crates' hot loops
     pub fn price(&self) -> Option<Decimal> {
-        let positive = |v: Option<Decimal>| v.filter(is_positive);
-        let (bid, ask) = (positive(self.bid), positive(self.ask));
+        // By reference: the mantissas are then read from the quote itself, not from a copy
+        // just written piece by piece (a store-forwarding stall on every quote).
+        fn positive(v: &Option<Decimal>) -> Option<&Decimal> {
+            v.as_ref().filter(|d| is_positive(d))
+        }
+        let (bid, ask) = (positive(&self.bid), positive(&self.ask));
         match (bid, ask) {
             (Some(b), Some(a)) => mid_of(b, a),
-            _ => positive(self.last).or(bid).or(ask),
+            _ => positive(&self.last).or(bid).or(ask).copied(),
         }
     }
 
@@ -51,7 +55,7 @@ impl Quote {
     pub fn spread_ratio(&self) -> Option<Decimal> {
         let bid = self.bid.filter(|p| *p > Decimal::ZERO)?;
         let ask = self.ask.filter(|p| *p > Decimal::ZERO)?;
-        let mid = mid_of(bid, ask)?;
+        let mid = mid_of(&bid, &ask)?;
         ask.checked_sub(bid)?.checked_div(mid)
     }
 }
@@ -70,7 +74,7 @@ pub fn is_positive(d: &Decimal) -> bool {
 /// (or takes five times it one decimal place further) instead of a `Decimal` division: the
 /// same value, exactly.
 #[inline]
-fn mid_of(a: Decimal, b: Decimal) -> Option<Decimal> {
+fn mid_of(a: &Decimal, b: &Decimal) -> Option<Decimal> {
     // Bid and ask of one market share its tick, so their scales are equal as a rule: the sum is
     // then the sum of the mantissas (below 2^97, no overflow in an i128) at that scale, exactly
     // what `checked_add` gives when it fits, without its scale alignment.
@@ -85,7 +89,7 @@ fn mid_of(a: Decimal, b: Decimal) -> Option<Decimal> {
             return Some(h);
         }
     }
-    if let Some(sum) = a.checked_add(b) {
+    if let Some(sum) = a.checked_add(*b) {
         let (m, scale) = (sum.mantissa(), sum.scale());
         let half = if m % 2 == 0 {
             Decimal::try_from_i128_with_scale(m / 2, scale).ok()
@@ -287,7 +291,7 @@ mod tests {
         for a in values {
             for b in values {
                 let expected = (a / Decimal::TWO) + (b / Decimal::TWO);
-                let mid = mid_of(a, b).unwrap();
+                let mid = mid_of(&a, &b).unwrap();
                 // Within one unit of the last place the result can hold (28 significant digits).
                 let unit = Decimal::new(1, mid.scale().max(expected.scale()));
                 assert!((mid - expected).abs() <= unit, "{a} {b}: {mid} vs {expected}");
@@ -296,8 +300,8 @@ mod tests {
                 }
             }
         }
-        assert_eq!(mid_of(dec!(1), dec!(2)).unwrap().to_string(), "1.5");
-        assert_eq!(mid_of(dec!(99), dec!(101)).unwrap().to_string(), "100");
+        assert_eq!(mid_of(&dec!(1), &dec!(2)).unwrap().to_string(), "1.5");
+        assert_eq!(mid_of(&dec!(99), &dec!(101)).unwrap().to_string(), "100");
     }
 
     #[test]
@@ -321,7 +325,7 @@ mod tests {
             {
                 let (a, b) =
                     (Decimal::from_i128_with_scale(ma, scale), Decimal::from_i128_with_scale(mb, scale));
-                let (mid, expected) = (mid_of(a, b), general(a, b));
+                let (mid, expected) = (mid_of(&a, &b), general(a, b));
                 if let Some(e) = expected {
                     assert_eq!(mid.map(|m| m.to_string()), Some(e.to_string()), "{a} {b}");
                 }
