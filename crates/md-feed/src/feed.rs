@@ -39,11 +39,16 @@ pub(crate) fn sanitize(mut q: Quote) -> Option<Quote> {
 
 /// [`sanitize`] without moving the quote: false when nothing priced is left.
 fn sanitize_in_place(q: &mut Quote) -> bool {
-    let positive = |v: Option<Decimal>| v.filter(is_positive);
-    q.bid = positive(q.bid);
-    q.ask = positive(q.ask);
-    q.last = positive(q.last);
-    q.quote_volume_24h = q.quote_volume_24h.filter(|v| v.is_zero() || v.is_sign_positive());
+    // Only a value that must go is written: rewriting the ones that stay, piece by piece, made
+    // the price read right after wait on those writes (a store-forwarding stall per quote).
+    for price in [&mut q.bid, &mut q.ask, &mut q.last] {
+        if price.is_some_and(|p| !is_positive(&p)) {
+            *price = None;
+        }
+    }
+    if q.quote_volume_24h.is_some_and(|v| !v.is_zero() && v.is_sign_negative()) {
+        q.quote_volume_24h = None;
+    }
     q.bid.is_some() || q.ask.is_some() || q.last.is_some()
 }
 
