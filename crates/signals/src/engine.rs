@@ -59,6 +59,38 @@ impl Tick {
     }
 }
 
+/// Where the guards read a tick's book and volume: a [`Tick`], or the [`Quote`] it would be
+/// made from.
+pub(crate) trait GuardInputs {
+    fn bid(&self) -> Option<Decimal>;
+    fn ask(&self) -> Option<Decimal>;
+    fn quote_volume_24h(&self) -> Option<Decimal>;
+}
+
+impl GuardInputs for Tick {
+    fn bid(&self) -> Option<Decimal> {
+        self.bid
+    }
+    fn ask(&self) -> Option<Decimal> {
+        self.ask
+    }
+    fn quote_volume_24h(&self) -> Option<Decimal> {
+        self.quote_volume_24h
+    }
+}
+
+impl GuardInputs for Quote {
+    fn bid(&self) -> Option<Decimal> {
+        self.bid
+    }
+    fn ask(&self) -> Option<Decimal> {
+        self.ask
+    }
+    fn quote_volume_24h(&self) -> Option<Decimal> {
+        self.quote_volume_24h
+    }
+}
+
 /// A drop that met the trigger condition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Trigger {
@@ -458,20 +490,23 @@ impl SignalEngine {
         if !batch.is_sorted_by_key(|(id, _)| *id) {
             batch.sort_by_key(|(id, _)| *id);
         }
-        let tick_at = |pos: usize| quotes.get(pos).and_then(|q| Tick::from_quote(q));
+        // A quote with its usable price, as `Tick::from_quote` takes it.
+        let priced = |pos: usize| {
+            quotes.get(pos).and_then(|q| Some((*q, q.price().filter(trading_core::is_positive)?)))
+        };
         if self.crash_id != u32::MAX {
             for &(id, pos) in &batch {
                 if id.0 == self.crash_id {
-                    if let Some(px) = tick_at(pos).and_then(|t| to_px(t.price).map(|px| (t.ts, px))) {
-                        self.track_crash(id, px.0.as_millis(), px.1);
+                    if let Some((q, px)) = priced(pos).and_then(|(q, p)| Some((q, to_px(p)?))) {
+                        self.track_crash(id, q.received_at.as_millis(), px);
                     }
                 }
             }
         }
         cycle.decisions.reserve(batch.len());
         for (id, pos) in batch {
-            let result = match tick_at(pos) {
-                Some(t) => self.on_tick(id, &t),
+            let result = match priced(pos) {
+                Some((q, price)) => self.evaluate(id, q.received_at, price, q),
                 None => self.no_price(id),
             };
             match result {
@@ -510,15 +545,26 @@ impl SignalEngine {
     /// positive, is `>= 10^10`, or has more than 18 significant decimal places.
     #[inline(always)] // lets the caller's match see the decision in registers (no copy-out)
     pub fn on_tick(&mut self, id: SymbolId, tick: &Tick) -> Result<Decision, SignalError> {
-        let Some(px) = to_px(tick.price) else {
-            return Err(SignalError::InvalidPrice {
-                what: "tick price",
-                value: tick.price,
-                reason: PRICE_RANGE,
-            });
+        self.evaluate(id, tick.ts, tick.price, tick)
+    }
+
+    /// [`SignalEngine::on_tick`] for a tick given as its time, its price and where the guards
+    /// read their inputs: a [`Tick`], or in [`SignalEngine::on_cycle`] the quote itself, so no
+    /// tick is built for the quotes no guard looks at (a tick built by one function and read by
+    /// the next cost a store-forwarding stall per quote).
+    #[inline(always)]
+    fn evaluate(
+        &mut self,
+        id: SymbolId,
+        at: Timestamp,
+        price: Decimal,
+        inputs: &impl GuardInputs,
+    ) -> Result<Decision, SignalError> {
+        let Some(px) = to_px(price) else {
+            return Err(SignalError::InvalidPrice { what: "tick price", value: price, reason: PRICE_RANGE });
         };
         let state = self.states.get_mut(id.index()).ok_or(SignalError::UnknownSymbolId(id.0))?;
-        let ts = tick.ts.as_millis();
+        let ts = at.as_millis();
         let step = state.step(self.ratio_num, ts, px);
         if id.0 == self.crash_id {
             self.track_crash(id, ts, px);
@@ -552,7 +598,7 @@ impl SignalEngine {
             }
             Step::Candidate { reference } => {
                 f.evaluated += 1;
-                Ok(self.candidate(id, tick, px, reference))
+                Ok(self.candidate(id, at, inputs, px, reference))
             }
             Step::OutOfOrder => Ok(Decision::OutOfOrder),
         }
@@ -572,14 +618,21 @@ impl SignalEngine {
 
     #[cold]
     #[inline(never)]
-    fn candidate(&mut self, id: SymbolId, tick: &Tick, px: i128, reference: i128) -> Decision {
+    fn candidate(
+        &mut self,
+        id: SymbolId,
+        at: Timestamp,
+        inputs: &impl GuardInputs,
+        px: i128,
+        reference: i128,
+    ) -> Decision {
         let reference_d = from_px(reference);
         let price = from_px(px);
         let drop_pct = ((Decimal::ONE - price / reference_d) * Decimal::ONE_HUNDRED).round_dp(4);
         let trigger =
-            Trigger { symbol: id, ts: tick.ts, mode: self.mode, reference: reference_d, price, drop_pct };
+            Trigger { symbol: id, ts: at, mode: self.mode, reference: reference_d, price, drop_pct };
         // the blacklist always applies, whatever guards were configured at construction
-        if let Err(by) = self.check_guards(id, tick, drop_pct) {
+        if let Err(by) = self.check_guards(id, at, inputs, drop_pct) {
             self.funnel.blocked[by.guard.index()] += 1;
             if by.is_missing_input() {
                 self.funnel.blocked_missing_input[by.guard.index()] += 1;
@@ -590,18 +643,24 @@ impl SignalEngine {
             state.fired(px);
         }
         if let Some(g) = self.guard_state.get_mut(id.index()) {
-            g.last_event = Some(tick.ts);
+            g.last_event = Some(at);
         }
         self.funnel.fired += 1;
         Decision::Fired(trigger)
     }
 
-    fn check_guards(&self, id: SymbolId, tick: &Tick, drop_pct: Decimal) -> Result<(), GuardBlock> {
+    fn check_guards(
+        &self,
+        id: SymbolId,
+        at: Timestamp,
+        inputs: &impl GuardInputs,
+        drop_pct: Decimal,
+    ) -> Result<(), GuardBlock> {
         let g = &self.guards;
         let s = self.guard_state.get(id.index()).cloned().unwrap_or_default();
         guards::check_blacklist(s.blacklisted)?;
         if let Some(cd) = g.cooldown {
-            guards::check_cooldown(s.last_event.map(|t| tick.ts.millis_since(t)), cd)?;
+            guards::check_cooldown(s.last_event.map(|t| at.millis_since(t)), cd)?;
         }
         if let (Some(cfg), Some(w)) = (g.market_crash.as_ref(), self.crash.as_ref()) {
             let missing = |input| Err(GuardBlock::missing(GuardKind::MarketCrash, -cfg.max_drop_pct, input));
@@ -609,7 +668,7 @@ impl SignalEngine {
                 (None, _, _) => return missing(MissingInput::ReferenceNotRegistered),
                 (Some(_), Some(last), Some(open)) => {
                     // a reference price older than the window says nothing about the market now
-                    if tick.ts.as_millis().saturating_sub(w.last_ts) > w.window_ms {
+                    if at.as_millis().saturating_sub(w.last_ts) > w.window_ms {
                         return missing(MissingInput::ReferenceStale);
                     }
                     ((from_px(last) / from_px(open) - Decimal::ONE) * Decimal::ONE_HUNDRED).round_dp(4)
@@ -622,10 +681,10 @@ impl SignalEngine {
             guards::check_volatility(s.atr_pct, v.max_atr_pct)?;
         }
         if let Some(max) = g.max_spread_pct {
-            guards::check_spread(guards::spread_pct(tick.bid, tick.ask), max)?;
+            guards::check_spread(guards::spread_pct(inputs.bid(), inputs.ask()), max)?;
         }
         if let Some(min) = g.min_quote_volume_24h {
-            guards::check_quote_volume(tick.quote_volume_24h, min)?;
+            guards::check_quote_volume(inputs.quote_volume_24h(), min)?;
         }
         if let Some(max) = g.falling_knife_max_drop_pct {
             guards::check_falling_knife(drop_pct, max)?;

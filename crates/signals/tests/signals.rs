@@ -226,6 +226,58 @@ fn a_cycle_decides_the_same_whatever_the_quote_order() {
     assert_eq!((funnel.no_price, funnel.evaluated, funnel.fired), (1, 5, 0));
 }
 
+/// A cycle reads the spread and volume guards' inputs from the quotes themselves: the same
+/// decisions and counts as the same quotes fed one by one through their ticks.
+#[test]
+fn a_cycle_guards_on_the_quotes_as_their_ticks_do() {
+    let guards =
+        || GuardConfig::none().max_spread_pct(dec!(1)).unwrap().min_quote_volume_24h(dec!(1000000)).unwrap();
+    let book = |s: &str, secs: i64, bid: Decimal, ask: Decimal, volume: Option<Decimal>| Quote {
+        bid: Some(bid),
+        ask: Some(ask),
+        quote_volume_24h: volume,
+        ..quote(s, secs, None)
+    };
+    let cycles = [
+        [
+            book("ETH/USDT", 0, dec!(99.9), dec!(100.1), Some(dec!(5000000))),
+            book("SOL/USDT", 0, dec!(10), dec!(10.02), Some(dec!(2000000))),
+            book("XRP/USDT", 0, dec!(1), dec!(1.001), Some(dec!(9000000))),
+        ],
+        // ETH: a wide book; SOL: too little volume; XRP: no volume reported
+        [
+            book("ETH/USDT", 1, dec!(95), dec!(97), Some(dec!(5000000))),
+            book("SOL/USDT", 1, dec!(9.7), dec!(9.71), Some(dec!(500000))),
+            book("XRP/USDT", 1, dec!(0.96), dec!(0.961), None),
+        ],
+        // all three drop with a good book and volume: they fire
+        [
+            book("ETH/USDT", 2, dec!(95.9), dec!(96), Some(dec!(5000000))),
+            book("SOL/USDT", 2, dec!(9.6), dec!(9.61), Some(dec!(2000000))),
+            book("XRP/USDT", 2, dec!(0.95), dec!(0.9505), Some(dec!(9000000))),
+        ],
+    ];
+    let engine = || {
+        let mut e = SignalEngine::new(TriggerConfig::new(dec!(0.98), WindowHigh, 5).unwrap(), guards());
+        let ids: Vec<SymbolId> =
+            ["ETH/USDT", "SOL/USDT", "XRP/USDT"].iter().map(|s| e.register(sym(s)).unwrap()).collect();
+        (e, ids)
+    };
+    let (mut by_cycle, _) = engine();
+    let (mut by_tick, ids) = engine();
+    for cycle in &cycles {
+        let c = by_cycle.on_cycle(cycle.iter());
+        let one_by_one: Vec<(SymbolId, Decision)> =
+            ids.iter().zip(cycle).map(|(id, q)| (*id, by_tick.on_quote(*id, q).unwrap())).collect();
+        assert_eq!(c.decisions, one_by_one);
+    }
+    assert_eq!(by_cycle.funnel(), by_tick.funnel());
+    let f = by_cycle.funnel();
+    assert_eq!(f.fired, 3, "{f:?}");
+    assert_eq!(f.blocked_by(GuardKind::Spread), 1, "{f:?}");
+    assert_eq!(f.blocked_by(GuardKind::QuoteVolume), 2, "{f:?}");
+}
+
 /// A quote with a zero or missing price is never evaluated as a price (no 100 % drop).
 #[test]
 fn quotes_without_a_price_are_counted_not_evaluated() {
