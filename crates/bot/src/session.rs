@@ -262,6 +262,15 @@ const HOT_AFTER_DROP: Duration = Duration::from_secs(30 * 60);
 /// most half the heartbeat timeout).
 const IDLE_WAKE: Duration = Duration::from_secs(2);
 
+/// The quote of `symbol` in a cycle's quotes: a binary search (the feed delivers symbol
+/// order), else a scan.
+fn quote_of<'q>(quotes: &'q [Quote], symbol: &Symbol) -> Option<&'q Quote> {
+    match quotes.binary_search_by(|q| q.symbol.cmp(symbol)) {
+        Ok(i) => quotes.get(i),
+        Err(_) => quotes.iter().find(|q| q.symbol == *symbol),
+    }
+}
+
 /// The pause before the loop's next tracking round: the router's pace while it tracks orders,
 /// else `idle`.
 fn next_round(router: &OrderRouter, idle: Duration) -> Duration {
@@ -497,8 +506,12 @@ impl Body<'_> {
                 let fired = self.decide(quotes, &sink, &mut last_block, &mut counters);
                 // Exits first (they free slots), then entries.
                 self.sync_exits(&router, &mut exits, &mut selling);
-                for quote in quotes {
-                    let Some(pe) = exits.get_mut(&quote.symbol) else { continue };
+                // Each held symbol's quote is looked up in the cycle, not every quote in the
+                // trackers; the trackers are in symbol order, as the cycle's quotes.
+                let held: Vec<Symbol> = exits.keys().cloned().collect();
+                for symbol in &held {
+                    let Some(quote) = quote_of(quotes, symbol) else { continue };
+                    let Some(pe) = exits.get_mut(symbol) else { continue };
                     let Some(bid) = quote.bid.filter(|b| *b > Decimal::ZERO) else { continue };
                     match pe.on_price(now, bid) {
                         Ok(Some(exit)) => {
