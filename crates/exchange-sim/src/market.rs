@@ -345,7 +345,7 @@ impl Spec {
     }
 
     fn ticks(&self, price: f64) -> u32 {
-        (price / self.tick_f).round().clamp(1.0, MAX_TICKS) as u32
+        round_ticks(price / self.tick_f)
     }
 
     pub(crate) fn price(&self, ticks: u32) -> Decimal {
@@ -361,8 +361,10 @@ impl Spec {
     /// A generated base volume in whole steps, rounded down; 0 for a model value that is not a
     /// positive finite number, at most 10^15 steps.
     fn volume_steps(&self, v: f64) -> u64 {
-        let steps = (v / self.step_f).floor();
-        if steps.is_finite() && steps > 0.0 {
+        // `as` truncates, which is the floor of a positive value, without a libm call (the
+        // baseline x86-64 target has no rounding instruction; every market runs this each step)
+        let steps = v / self.step_f;
+        if steps >= 1.0 && steps.is_finite() {
             steps.min(1e15) as u64
         } else {
             0
@@ -397,6 +399,28 @@ impl Spec {
         }
         let scale = u32::try_from(k).unwrap_or(0);
         Decimal::try_from_i128_with_scale(m.min(MAX_QUOTE_UNITS), scale).unwrap_or(Decimal::MAX)
+    }
+}
+
+/// `t.round().clamp(1.0, MAX_TICKS) as u32` (a NaN is 0), without the libm `round` call the
+/// baseline x86-64 target makes: every market runs this at every step. For `1 <= t < 2^52`,
+/// `t - trunc(t)` is exact, so comparing it with one half is exactly rounding half away from
+/// zero.
+#[inline]
+fn round_ticks(t: f64) -> u32 {
+    if t.is_nan() {
+        0
+    } else if t < 1.0 {
+        1
+    } else if t >= MAX_TICKS {
+        MAX_TICKS as u32
+    } else {
+        let whole = t as u32;
+        if t - f64::from(whole) >= 0.5 {
+            whole + 1
+        } else {
+            whole
+        }
     }
 }
 
@@ -991,6 +1015,57 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn round_ticks_is_round_then_clamp() {
+        let reference = |t: f64| t.round().clamp(1.0, MAX_TICKS) as u32;
+        let mut cases = vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -3.0,
+            0.0,
+            0.49,
+            0.5,
+            0.99,
+            1.0,
+            1.49999,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            1.4999999999999998,
+            4503599627370495.5,
+            MAX_TICKS - 0.5,
+            MAX_TICKS - 0.51,
+            MAX_TICKS,
+            MAX_TICKS + 0.5,
+            1e300,
+        ];
+        let mut x = 0.731_f64;
+        for _ in 0..100_000 {
+            x = (x * 1.000_173).rem_euclid(2e9) + 0.25;
+            cases.extend([x, x.floor() + 0.5, x.floor() + 0.5 - f64::EPSILON * x]);
+        }
+        for t in cases {
+            assert_eq!(round_ticks(t), reference(t), "{t:e}");
+        }
+    }
+
+    #[test]
+    fn volume_steps_floor_positive_finite_values() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let base =
+            Spec::new(Symbol::new("BTC", "USDT").unwrap(), "BTCUSDT".into(), 100.0, &mut rng, false).unwrap();
+        for step_f in [1e-8, 0.001, 1.0, 10.0] {
+            let s = Spec { step_f, ..base.clone() };
+            for v in [f64::NAN, f64::INFINITY, -1.0, 0.0, 0.5 * step_f, step_f, 2.7 * step_f, 1e30] {
+                let q = v / step_f;
+                let reference =
+                    if q.floor().is_finite() && q.floor() > 0.0 { q.floor().min(1e15) as u64 } else { 0 };
+                assert_eq!(s.volume_steps(v), reference, "{v:e} / {step_f:e}");
+            }
+        }
+    }
+
     use super::*;
     use std::time::Duration;
 
