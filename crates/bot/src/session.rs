@@ -271,16 +271,6 @@ fn quote_of<'q>(quotes: &'q [Quote], symbol: &Symbol) -> Option<&'q Quote> {
     }
 }
 
-/// The pause before the loop's next tracking round: the router's pace while it tracks orders,
-/// else `idle`.
-fn next_round(router: &OrderRouter, idle: Duration) -> Duration {
-    if router.figures().active_orders > 0 {
-        router.poll_interval()
-    } else {
-        idle
-    }
-}
-
 struct Body<'a> {
     settings: &'a Settings,
     options: &'a SessionOptions,
@@ -572,7 +562,7 @@ impl Body<'_> {
                 if let Err(e) = router.poll_once().await {
                     tracing::warn!(error = %e, "order tracking round failed");
                 }
-                next_poll = tokio::time::Instant::now() + next_round(&router, idle_wake);
+                next_poll = tokio::time::Instant::now() + router.poll_interval();
                 self.sync_exits(&router, &mut exits, &mut selling);
             }
             if now >= next_funnel {
