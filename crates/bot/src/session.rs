@@ -262,6 +262,23 @@ const HOT_AFTER_DROP: Duration = Duration::from_secs(30 * 60);
 /// most half the heartbeat timeout).
 const IDLE_WAKE: Duration = Duration::from_secs(2);
 
+/// How often the watchdog and the lag probe look on paused time: a sixth of
+/// `HEARTBEAT_TIMEOUT_S`, between 1 s and 5 s (5 s with the default 30 s). Every task's allowance
+/// is at least `HEARTBEAT_TIMEOUT_S`, so a silent task is reported at most one period after its
+/// allowance ran out, and a simulated day costs 17,280 wake-ups instead of the 86,400 of the live
+/// 1 s period.
+fn simulated_check_period(heartbeat_timeout_s: u64) -> Duration {
+    (Duration::from_secs(heartbeat_timeout_s) / 6).clamp(Duration::from_secs(1), Duration::from_secs(5))
+}
+
+/// The session's watchdog, kept for the session's length: a task on paused time, a thread live.
+#[derive(Debug)]
+#[allow(dead_code, reason = "held for its drop: dropping the thread's handle stops the thread")]
+enum Watchdog {
+    Task(tokio::task::JoinHandle<()>),
+    Thread(supervisor::WatchdogThread),
+}
+
 /// The quote of `symbol` in a cycle's quotes: a binary search (the feed delivers symbol
 /// order), else a scan.
 fn quote_of<'q>(quotes: &'q [Quote], symbol: &Symbol) -> Option<&'q Quote> {
@@ -332,11 +349,15 @@ impl Body<'_> {
         } else {
             None
         };
+        let simulated = s.venue == VenueKind::Sim && !s.realtime;
         let mut sup_config = SupervisorConfig::default();
-        if s.venue == VenueKind::Sim && !s.realtime {
-            // On paused time the clock stands still while tasks run, so the loop's lag is zero
-            // by construction: probing it four times a simulated second only costs wake-ups.
-            sup_config.lag.tick_every = Duration::from_secs(5);
+        if simulated {
+            // On paused time every wake-up of the runtime is a step of the session, and the
+            // loop's lag is zero by construction: the watchdog and the lag probe look at the
+            // same instants, every `simulated_check_period`, and share each wake-up.
+            let every = simulated_check_period(s.heartbeat_timeout_s);
+            sup_config.watchdog.check_every = every;
+            sup_config.lag.tick_every = every;
         }
         sup_config.watchdog.mode = match s.heartbeat_mode {
             HeartbeatMode::Warn => supervisor::WatchdogMode::Warn,
@@ -346,7 +367,17 @@ impl Body<'_> {
         };
         let supervisor = Supervisor::new(sup_config, self.clock.clone(), sink.clone(), &shutdown)
             .map_err(|e| BotError::Session(e.to_string()))?;
-        let _watchdog = supervisor.spawn_watchdog();
+        // Live, the watchdog runs on its own thread, where a runtime that stalls cannot silence
+        // it (the runtime's pulse task beats for the runtime). On paused time it runs as a task:
+        // simulated time moves only while the runtime does, and a thread cannot read it.
+        let _watchdog = if simulated {
+            Watchdog::Task(supervisor.spawn_watchdog())
+        } else {
+            Watchdog::Thread(
+                supervisor.start_watchdog_thread().map_err(|e| BotError::Session(e.to_string()))?,
+            )
+        };
+        let _lag_probe = supervisor.spawn_lag_monitor();
         let stop = shutdown.signal();
         let trigger_stop = shutdown.trigger();
 
@@ -1047,4 +1078,19 @@ fn watchlist(s: &Settings, markets: &[MarketRules]) -> Result<Vec<Symbol>, BotEr
     list.sort();
     list.dedup();
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_checks_come_every_sixth_of_the_heartbeat_timeout_between_1_and_5_s() {
+        let period = |timeout_s| simulated_check_period(timeout_s).as_millis();
+        assert_eq!(period(30), 5_000, "the default timeout");
+        assert_eq!(period(12), 2_000);
+        assert_eq!(period(9), 1_500);
+        assert_eq!(period(3), 1_000, "never below 1 s");
+        assert_eq!(period(3_600), 5_000, "never above 5 s");
+    }
 }

@@ -105,6 +105,8 @@ fn a_seeded_simulated_session_trades_reports_and_repeats_event_for_event() {
         ends.contains(&("md-feed", "returned")) && ends.contains(&("trading-loop", "returned")),
         "{ends:?}"
     );
+    // On paused time the watchdog is a task of the runtime: there is no runtime pulse to watch.
+    assert!(!ends.iter().any(|(task, _)| *task == "runtime"), "{ends:?}");
     match &log.records.last().unwrap().event {
         Event::SessionEnded { events_dropped, positions_opened, .. } => {
             assert_eq!((*events_dropped, *positions_opened), (0, out.positions_opened));
@@ -188,6 +190,24 @@ fn a_session_over_http_through_the_rest_client_trades_and_ends_cleanly() {
     assert_eq!(reserved, Decimal::ZERO, "no reservation outlives the session");
     assert_eq!(out.events_dropped, 0);
     assert!(out.dir.join("report.md").is_file());
+
+    // Live, the watchdog runs on its own thread and the runtime's pulse task beats for the
+    // runtime: the pulse ran the whole session and ended with the shutdown, like every task.
+    let ended = tasks_ended(&out.dir);
+    assert!(ended.iter().any(|(task, how)| task == "runtime" && how == "cancelled"), "{ended:?}");
+}
+
+/// The `(task, how)` of every TASK_ENDED event of a session.
+fn tasks_ended(dir: &Path) -> Vec<(String, String)> {
+    read_events(&dir.join("events.jsonl"))
+        .unwrap()
+        .records
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::TaskEnded { task, how, .. } => Some((task, how)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
