@@ -669,15 +669,50 @@ fn from_figment(figment: &Figment, error: figment::Error, sources: &SettingsSour
             SettingsError::File { path: sources.file.clone().unwrap_or_default(), reason: msg }
         }
         kind => {
-            let value = figment
-                .find_value(&key_lower)
-                .map(|v| match v {
-                    Value::String(_, s) => s,
-                    other => format!("{other:?}"),
-                })
-                .unwrap_or_default();
-            SettingsError::Invalid { key, origin: source, value, allowed: kind.to_string() }
+            let value = figment.find_value(&key_lower).map(|v| shown(&v)).unwrap_or_default();
+            SettingsError::Invalid { key, origin: source, value, allowed: allowed(kind) }
         }
+    }
+}
+
+/// A setting's value as the operator wrote it (a number as a number, not as a parser's
+/// internal form).
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(_, s) => s.clone(),
+        Value::Char(_, c) => c.to_string(),
+        Value::Bool(_, b) => b.to_string(),
+        Value::Num(_, n) => n
+            .to_i128()
+            .map(|i| i.to_string())
+            .or_else(|| n.to_u128().map(|u| u.to_string()))
+            .or_else(|| n.to_f64().map(|f| f.to_string()))
+            .unwrap_or_default(),
+        Value::Empty(..) => String::new(),
+        Value::Dict(..) => "a table".to_owned(),
+        Value::Array(..) => "a list".to_owned(),
+    }
+}
+
+/// What a setting allows, in the operator's words, from the parser's complaint: "a whole
+/// number, 0 or more" rather than "invalid type: found string "abc", expected u64".
+fn allowed(kind: figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected) => match expected.as_str() {
+            "u16" => format!("a whole number from 0 to {}", u16::MAX),
+            "u32" => format!("a whole number from 0 to {}", u32::MAX),
+            "u64" | "usize" => format!("a whole number from 0 to {}", u64::MAX),
+            "i64" => "a whole number".to_owned(),
+            "f64" => "a number".to_owned(),
+            "a boolean" => "true or false".to_owned(),
+            e if e.contains("Decimal") => "a decimal number, e.g. 0.985".to_owned(),
+            _ => expected,
+        },
+        Kind::UnknownVariant(_, variants) => format!("one of: {}", variants.join(", ")),
+        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "a smaller number".to_owned(),
+        Kind::Message(message) => message,
+        other => other.to_string(),
     }
 }
 
@@ -689,7 +724,9 @@ fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         Text(String),
         Many(Vec<String>),
     }
-    Ok(match OneOrMany::deserialize(d)? {
+    let parsed = OneOrMany::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("a list: comma-separated text or an array of strings"))?;
+    Ok(match parsed {
         OneOrMany::Text(text) => {
             text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
         }
@@ -748,6 +785,41 @@ mod tests {
                 assert!(!allowed.is_empty());
             }
             other => panic!("expected Invalid {key}, got {other:?}"),
+        }
+    }
+
+    /// A rejected value is shown as written and what is allowed is said in words, whatever the
+    /// parser's own complaint was (a number is not shown as `Num(ISize(-5))`, a list of choices
+    /// is not wrapped in nested backticks).
+    #[test]
+    fn invalid_values_are_shown_as_written_and_explained_in_words() {
+        let whole = format!("a whole number from 0 to {}", u64::MAX);
+        let cases: [(&str, &str, &str, &str); 6] = [
+            ("MD_POLL_MS", "abc", "abc", &whole),
+            ("MD_POLL_MS", "-5", "-5", &whole),
+            ("DROP_TRIGGER_VALUE", "abc", "abc", "a decimal number, e.g. 0.985"),
+            ("GLOBAL_TRADING", "maybe", "maybe", "true or false"),
+            ("VENUE", "nope", "nope", "one of: sim, sim-http, binance, binance-testnet, mexc"),
+            ("BLACKLIST", "1", "1", "a list: comma-separated text or an array of strings"),
+        ];
+        for (key, input, value, allowed) in cases {
+            let flags = pairs(&[(key, input)]);
+            match Settings::load(&SettingsSources { flags, ..SettingsSources::default() }) {
+                Err(SettingsError::Invalid { key: k, value: v, allowed: a, .. }) => {
+                    assert_eq!((k.as_str(), v.as_str(), a.as_str()), (key, value, allowed));
+                }
+                other => panic!("{key}={input}: expected Invalid, got {other:?}"),
+            }
+        }
+        let file = toml_file("md_poll_ms = -5\n");
+        match Settings::load(&SettingsSources {
+            file: Some(file.path().to_owned()),
+            ..SettingsSources::default()
+        }) {
+            Err(SettingsError::Invalid { value, allowed, .. }) => {
+                assert_eq!((value.as_str(), allowed), ("-5", whole))
+            }
+            other => panic!("expected Invalid, got {other:?}"),
         }
     }
 
