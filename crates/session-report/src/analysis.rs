@@ -332,8 +332,11 @@ pub struct Funnel {
     /// Buy intents refused for budget or position limits (`INTENT_REJECTED` whose reason names
     /// the budget, a position limit or a trading switch).
     pub budget_blocks: u64,
-    /// All rejected intents by reason.
+    /// All rejected intents by kind of reason: its words before the first detail, so
+    /// "insufficient budget" is one line, not one line per amount.
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// The first full reason of each kind in `rejected_by_reason`, as an example.
+    pub rejected_examples: BTreeMap<String, String>,
     /// Buy intents created.
     pub buy_intents: u64,
     /// Sell intents created.
@@ -964,6 +967,7 @@ fn empty_funnel() -> Funnel {
         guard_events: BTreeMap::new(),
         budget_blocks: 0,
         rejected_by_reason: BTreeMap::new(),
+        rejected_examples: BTreeMap::new(),
         buy_intents: 0,
         sell_intents: 0,
         buy_orders: 0,
@@ -995,7 +999,9 @@ impl FunnelAcc {
             Event::IntentCreated { side: Side::Buy, .. } => f.buy_intents += 1,
             Event::IntentCreated { side: Side::Sell, .. } => f.sell_intents += 1,
             Event::IntentRejected { reason, side, budget_block, .. } => {
-                *f.rejected_by_reason.entry(reason.clone()).or_default() += 1;
+                let kind = reason_kind(reason);
+                *f.rejected_by_reason.entry(kind.to_owned()).or_default() += 1;
+                f.rejected_examples.entry(kind.to_owned()).or_insert_with(|| reason.clone());
                 // The router marks budget and limit blocks; logs from before that flag existed
                 // are recognised by their reason text.
                 if *side == Side::Buy && (*budget_block || is_budget_reason(reason)) {
@@ -1230,6 +1236,17 @@ impl TradingAcc {
             .filter_map(|(s, n)| u64::try_from(n).ok().filter(|n| *n > 0).map(|n| (s, n)))
             .collect();
         t
+    }
+}
+
+/// The kind of a rejection reason: its words before the first detail (a `:` or a ` (`), so
+/// "insufficient budget: needs 99.60, free 62.50" and "... needs 99.65, free 62.35" are one
+/// kind, "insufficient budget".
+pub(crate) fn reason_kind(reason: &str) -> &str {
+    let end = [reason.find(':'), reason.find(" (")].into_iter().flatten().min().unwrap_or(reason.len());
+    match reason[..end].trim() {
+        "" => reason.trim(),
+        kind => kind,
     }
 }
 
@@ -2452,6 +2469,40 @@ mod tests {
         ]);
         assert_eq!(a.funnel.budget_blocks, 3, "two by their text, one by the router's flag");
         assert_eq!(a.funnel.rejected_by_reason.len(), 5);
+    }
+
+    #[test]
+    fn rejections_are_grouped_by_the_kind_of_reason_with_the_first_as_example() {
+        let reject = |reason: &str| Event::IntentRejected {
+            intent_id: "i".to_owned(),
+            symbol: "A/USDT".parse().unwrap(),
+            side: Side::Buy,
+            reason: reason.to_owned(),
+            budget_block: false,
+        };
+        let a = run(vec![
+            (1, reject("insufficient budget: needs 99.60, free 62.50")),
+            (2, reject("insufficient budget: needs 99.65, free 62.35")),
+            (3, reject("MAX_CONCURRENT_POSITIONS reached (5 open or in flight, max 5)")),
+            (4, reject("MAX_CONCURRENT_POSITIONS reached (5 open or in flight, max 5)")),
+            (5, reject("below min notional")),
+            (6, reject(": odd")),
+        ]);
+        let f = &a.funnel;
+        let counts: Vec<(&str, u64)> = f.rejected_by_reason.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        assert_eq!(
+            counts,
+            [
+                (": odd", 1),
+                ("MAX_CONCURRENT_POSITIONS reached", 2),
+                ("below min notional", 1),
+                ("insufficient budget", 2)
+            ]
+        );
+        assert_eq!(
+            f.rejected_examples["insufficient budget"],
+            "insufficient budget: needs 99.60, free 62.50"
+        );
     }
 
     #[test]

@@ -436,9 +436,10 @@ fn funnel(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
     }
     if !f.rejected_by_reason.is_empty() {
         let _ = writeln!(out, "### Rejected intents by reason\n");
-        let _ = writeln!(out, "| Reason | Intents |\n|---|---|");
+        let _ = writeln!(out, "| Reason | Intents | First example |\n|---|---|---|");
         for (reason, n) in &f.rejected_by_reason {
-            let _ = writeln!(out, "| {} | {n} |", cell(reason));
+            let example = f.rejected_examples.get(reason).map_or("", String::as_str);
+            let _ = writeln!(out, "| {} | {n} | {} |", cell(reason), cell(example));
         }
         out.push('\n');
     }
