@@ -23,6 +23,7 @@ pub struct Metrics {
     md_overruns: Counter,
     orders: Family<Labels, Counter>,
     guard_blocks: Family<Labels, Counter>,
+    positions_closed: Counter,
     gauges: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
@@ -44,6 +45,12 @@ impl Metrics {
         registry.register("orders", "Order lifecycle events, by state", orders.clone());
         let guard_blocks = Family::<Labels, Counter>::default();
         registry.register("guard_blocks", "Drops blocked, by guard", guard_blocks.clone());
+        let positions_closed = Counter::default();
+        registry.register(
+            "positions_closed",
+            "Positions closed completely (a partial exit, after which the position stays open, does not count)",
+            positions_closed.clone(),
+        );
         let gauges = Family::<Labels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "state",
@@ -51,7 +58,7 @@ impl Metrics {
              unrealized_pnl_usdt, md_cycle_p50_ms, md_cycle_p99_ms, task_silent_ms{task}",
             gauges.clone(),
         );
-        Metrics { registry, events, md_overruns, orders, guard_blocks, gauges }
+        Metrics { registry, events, md_overruns, orders, guard_blocks, positions_closed, gauges }
     }
 
     /// Counts one event.
@@ -69,6 +76,9 @@ impl Metrics {
             Event::OrderCanceled { .. } => self.order("canceled"),
             Event::OrderFailed { .. } => self.order("failed"),
             Event::OrderOutcomeUnknown { .. } => self.order("outcome_unknown"),
+            Event::PositionClosed { remaining, .. } if remaining.is_zero() => {
+                self.positions_closed.inc();
+            }
             _ => {}
         }
     }
@@ -77,6 +87,11 @@ impl Metrics {
     /// agree with what was written).
     pub fn count(&self, event_type: &str) -> u64 {
         self.events.get_or_create(&vec![("event_type".into(), event_type.into())]).get()
+    }
+
+    /// Positions closed completely (POSITION_CLOSED events with nothing remaining).
+    pub fn positions_closed(&self) -> u64 {
+        self.positions_closed.get()
     }
 
     fn order(&self, state: &str) {
@@ -173,8 +188,25 @@ mod tests {
         assert!(text.contains("drop_bot_events_total{event_type=\"ORDER_FILLED\"} 1"), "{text}");
         assert!(text.contains("drop_bot_md_overruns_total 1"), "{text}");
         assert!(text.contains("drop_bot_orders_total{state=\"filled\"} 1"), "{text}");
+        // the sample POSITION_CLOSED leaves nothing; a partial exit is not a closed position
+        assert!(text.contains("drop_bot_positions_closed_total 1"), "{text}");
+        metrics.observe(&partial_exit());
+        assert_eq!(metrics.positions_closed(), 1, "a partial exit is not counted");
         assert!(text.contains("drop_bot_state{name=\"budget_free_usdt\"} 9900.5"), "{text}");
         assert!(text.contains("drop_bot_state{name=\"task_silent_ms\",task=\"md-feed\"} 120"), "{text}");
+    }
+
+    fn partial_exit() -> Event {
+        Event::PositionClosed {
+            symbol: "BTC/USDT".parse().unwrap(),
+            quantity: rust_decimal::Decimal::ONE,
+            entry_price: rust_decimal::Decimal::TEN,
+            exit_price: rust_decimal::Decimal::TEN,
+            pnl: rust_decimal::Decimal::ZERO,
+            reason: telemetry::ExitReason::TakeProfit,
+            held_ms: 1,
+            remaining: rust_decimal::Decimal::ONE,
+        }
     }
 
     #[tokio::test]

@@ -69,7 +69,8 @@ pub struct SessionOutcome {
     pub orders_filled: u64,
     /// Positions opened and closed.
     pub positions_opened: u64,
-    /// Positions closed.
+    /// Positions closed completely (a partial exit, after which the position stays open, is not
+    /// counted).
     pub positions_closed: u64,
     /// Positions still open at the end.
     pub positions_open: usize,
@@ -684,7 +685,7 @@ impl Body<'_> {
         let orders_submitted = metrics.count("ORDER_SUBMITTED");
         let orders_filled = metrics.count("ORDER_FILLED");
         let opened = metrics.count("POSITION_OPENED");
-        let closed = metrics.count("POSITION_CLOSED");
+        let closed = metrics.positions_closed();
         let summary_before_end = self.telemetry.summary();
         let elapsed = self.clock.now().saturating_since(start);
         sink.emit(Event::SessionEnded {

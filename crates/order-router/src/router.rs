@@ -897,6 +897,7 @@ impl OrderRouter {
                     st.positions.remove(&symbol);
                 }
                 if let Some((sold, entry, pnl, held_ms)) = closed {
+                    let remaining = st.positions.get(&symbol).map_or(Decimal::ZERO, |p| p.quantity);
                     events.push(Event::PositionClosed {
                         symbol: symbol.clone(),
                         quantity: sold,
@@ -905,6 +906,7 @@ impl OrderRouter {
                         pnl,
                         reason: r.intent.exit_reason.unwrap_or(ExitReason::Manual),
                         held_ms,
+                        remaining,
                     });
                 }
             }
@@ -1056,6 +1058,7 @@ impl OrderRouter {
                 pnl,
                 reason: ExitReason::Delisted,
                 held_ms: u64::try_from(now.millis_since(p.opened_at)).unwrap_or(0),
+                remaining: Decimal::ZERO,
             });
             events.push(Event::Reconciled {
                 kind: "market_delisted".into(),

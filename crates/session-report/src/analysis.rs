@@ -359,8 +359,11 @@ pub struct Funnel {
     pub positions_opened: u64,
     /// Exit signals.
     pub exit_signals: u64,
-    /// Positions closed.
+    /// Positions closed completely.
     pub exits: u64,
+    /// Partial exits: sells that filled only in part (the position stayed open; its later
+    /// close is counted in `exits`).
+    pub partial_exits: u64,
     /// The configured trigger (snapshot, else the first `DROP_DETECTED`, else the config).
     pub trigger: Option<Decimal>,
     /// The deepest drop per symbol (snapshot), deepest first.
@@ -425,7 +428,8 @@ pub struct TradeGroup {
 /// Trading results.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Trading {
-    /// Closed trades in order.
+    /// Closed trades in order: one per position, its PnL summed over its exits (a position
+    /// sold in parts is one trade).
     pub trades: Vec<Trade>,
     /// Trades with positive PnL.
     pub wins: u64,
@@ -441,7 +445,8 @@ pub struct Trading {
     pub worst: Option<Decimal>,
     /// Bought notional (`quantity * avg_price` of buy fills).
     pub bought_notional: Decimal,
-    /// Positions still open at the end, by symbol.
+    /// Positions still open at the end, by symbol (one position per symbol: a buy into a held
+    /// position adds to it).
     pub open_at_end: BTreeMap<String, u64>,
     /// Per symbol.
     pub by_symbol: BTreeMap<String, TradeGroup>,
@@ -980,6 +985,7 @@ fn empty_funnel() -> Funnel {
         positions_opened: 0,
         exit_signals: 0,
         exits: 0,
+        partial_exits: 0,
         trigger: None,
         deepest: Vec::new(),
     }
@@ -1017,7 +1023,8 @@ impl FunnelAcc {
             Event::OrderOutcomeUnknown { .. } => f.unknown += 1,
             Event::PositionOpened { .. } => f.positions_opened += 1,
             Event::ExitSignal { .. } => f.exit_signals += 1,
-            Event::PositionClosed { .. } => f.exits += 1,
+            Event::PositionClosed { remaining, .. } if remaining.is_zero() => f.exits += 1,
+            Event::PositionClosed { .. } => f.partial_exits += 1,
             _ => {}
         }
     }
@@ -1181,7 +1188,8 @@ struct TradingAcc {
     t: Trading,
     cumulative: Decimal,
     peak: Decimal,
-    open: BTreeMap<String, i64>,
+    /// Open positions by symbol: realized PnL of their partial exits so far.
+    open: BTreeMap<String, Decimal>,
 }
 
 impl TradingAcc {
@@ -1194,32 +1202,41 @@ impl TradingAcc {
                     t.bought_notional += *quantity * *avg_price;
                 }
             }
-            Event::PositionOpened { symbol, .. } => *open.entry(symbol.to_string()).or_default() += 1,
-            Event::PositionClosed { symbol, pnl, reason, held_ms, .. } => {
-                *open.entry(symbol.to_string()).or_default() -= 1;
-                let trade = Trade {
-                    closed_at: r.ts,
-                    symbol: symbol.to_string(),
-                    pnl: *pnl,
-                    reason: *reason,
-                    held_ms: *held_ms,
-                };
-                let win = *pnl > Decimal::ZERO;
-                t.wins += u64::from(win);
-                t.pnl += *pnl;
-                *cumulative += *pnl;
+            Event::PositionOpened { symbol, .. } => {
+                // a buy into a position already held adds to it: still one position
+                open.entry(symbol.to_string()).or_default();
+            }
+            Event::PositionClosed { symbol, pnl: part, reason, held_ms, remaining, .. } => {
+                // the money is realized at every exit; the trade ends with the position
+                t.pnl += *part;
+                *cumulative += *part;
                 *peak = (*peak).max(*cumulative);
                 t.max_drawdown = t.max_drawdown.max(*peak - *cumulative);
                 t.equity.push((r.ts, *cumulative));
-                t.best = Some(t.best.map_or(*pnl, |b| b.max(*pnl)));
-                t.worst = Some(t.worst.map_or(*pnl, |w| w.min(*pnl)));
+                let earlier = open.remove(symbol.as_str()).unwrap_or_default();
+                if !remaining.is_zero() {
+                    open.insert(symbol.to_string(), earlier + *part);
+                    return;
+                }
+                let pnl = earlier + *part;
+                let trade = Trade {
+                    closed_at: r.ts,
+                    symbol: symbol.to_string(),
+                    pnl,
+                    reason: *reason,
+                    held_ms: *held_ms,
+                };
+                let win = pnl > Decimal::ZERO;
+                t.wins += u64::from(win);
+                t.best = Some(t.best.map_or(pnl, |b| b.max(pnl)));
+                t.worst = Some(t.worst.map_or(pnl, |w| w.min(pnl)));
                 for group in [
                     t.by_symbol.entry(trade.symbol.clone()).or_default(),
                     t.by_reason.entry(exit_reason_name(*reason)).or_default(),
                 ] {
                     group.trades += 1;
                     group.wins += u64::from(win);
-                    group.pnl += *pnl;
+                    group.pnl += pnl;
                     group.held_ms += *held_ms;
                 }
                 t.trades.push(trade);
@@ -1231,10 +1248,7 @@ impl TradingAcc {
 
     fn finish(self) -> Trading {
         let TradingAcc { mut t, open, .. } = self;
-        t.open_at_end = open
-            .into_iter()
-            .filter_map(|(s, n)| u64::try_from(n).ok().filter(|n| *n > 0).map(|n| (s, n)))
-            .collect();
+        t.open_at_end = open.into_keys().map(|s| (s, 1)).collect();
         t
     }
 }
@@ -2138,6 +2152,7 @@ mod tests {
             pnl,
             reason,
             held_ms: 60_000,
+            remaining: Decimal::ZERO,
         }
     }
 
@@ -2469,6 +2484,48 @@ mod tests {
         ]);
         assert_eq!(a.funnel.budget_blocks, 3, "two by their text, one by the router's flag");
         assert_eq!(a.funnel.rejected_by_reason.len(), 5);
+    }
+
+    /// A position sold in two parts is one trade with the summed PnL; the money of the first
+    /// part counts at once (equity, total), and a position still partly held is open at the end.
+    #[test]
+    fn a_position_sold_in_parts_is_one_trade() {
+        let opened = |symbol: &str| Event::PositionOpened {
+            symbol: symbol.parse().unwrap(),
+            quantity: dec!(2),
+            entry_price: dec!(10),
+            cost: dec!(20),
+        };
+        let part = |symbol: &str, pnl, left| match closed(symbol, pnl, ExitReason::TakeProfit) {
+            Event::PositionClosed {
+                symbol, quantity, entry_price, exit_price, pnl, reason, held_ms, ..
+            } => Event::PositionClosed {
+                symbol,
+                quantity,
+                entry_price,
+                exit_price,
+                pnl,
+                reason,
+                held_ms,
+                remaining: left,
+            },
+            other => other,
+        };
+        let a = run(vec![
+            (1, opened("A/USDT")),
+            (2, part("A/USDT", dec!(1.5), dec!(1))),
+            (3, part("A/USDT", dec!(-0.5), Decimal::ZERO)),
+            (4, opened("B/USDT")),
+            (5, part("B/USDT", dec!(-2), dec!(1))),
+        ]);
+        let t = &a.trading;
+        assert_eq!(t.trades.len(), 1, "{:?}", t.trades);
+        assert_eq!((t.trades[0].symbol.as_str(), t.trades[0].pnl), ("A/USDT", dec!(1.0)));
+        assert_eq!((t.wins, t.best, t.worst), (1, Some(dec!(1.0)), Some(dec!(1.0))));
+        assert_eq!(t.pnl, dec!(-1.0), "every exit's money is realized");
+        assert_eq!(t.max_drawdown, dec!(2.5));
+        assert_eq!(t.open_at_end.keys().collect::<Vec<_>>(), ["B/USDT"]);
+        assert_eq!((a.funnel.exits, a.funnel.partial_exits), (1, 2));
     }
 
     #[test]

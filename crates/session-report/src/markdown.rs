@@ -389,6 +389,9 @@ fn funnel(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
         let _ = writeln!(out, "| {label} | {n} |");
     }
     let _ = writeln!(out, "| sell orders / fills | {} / {} |", f.sell_orders, f.sell_fills);
+    if f.partial_exits > 0 {
+        let _ = writeln!(out, "| partial exits (the position stayed open) | {} |", f.partial_exits);
+    }
     let _ = writeln!(
         out,
         "| orders canceled / failed / outcome unknown | {} / {} / {} |",
@@ -554,7 +557,8 @@ fn trading(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
         t.worst.map_or("-".to_owned(), usdt)
     );
     let _ = writeln!(out, "| Bought notional | {} USDT |", usdt(t.bought_notional));
-    let open: Vec<String> = t.open_at_end.iter().map(|(s, n)| format!("{s} x{n}")).collect();
+    let open: Vec<String> =
+        t.open_at_end.iter().map(|(s, n)| if *n > 1 { format!("{s} x{n}") } else { s.clone() }).collect();
     let _ = writeln!(
         out,
         "| Open at the end | {} |",

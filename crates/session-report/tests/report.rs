@@ -370,6 +370,7 @@ async fn generate(dir: &Path, kind: Kind, minutes: u64, seed: u64) -> Expected {
                 pnl,
                 reason,
                 held_ms: u64::try_from(t as i64 - o.opened_ms).unwrap_or(0),
+                remaining: Decimal::ZERO,
             });
             g.emit(Event::BudgetReleased {
                 intent_id: o.intent,

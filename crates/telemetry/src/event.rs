@@ -429,7 +429,9 @@ pub enum Event {
         /// Total cost in the quote currency, fees included.
         cost: Decimal,
     },
-    /// A position was closed by a filled sell.
+    /// A filled sell closed a position, or part of it: after a partial exit (a sell that
+    /// filled only in part) `remaining` is what is still held, the position stays open, and a
+    /// later POSITION_CLOSED ends it. A position's PnL is the sum of its events' `pnl`.
     PositionClosed {
         /// The symbol.
         symbol: Symbol,
@@ -445,6 +447,10 @@ pub enum Event {
         reason: ExitReason,
         /// How long the position was held.
         held_ms: u64,
+        /// Quantity still held after this exit: zero when the position is closed (logs from
+        /// before this field existed read as zero).
+        #[serde(default)]
+        remaining: Decimal,
     },
 
     // ----- supervisor -----
@@ -637,7 +643,7 @@ pub enum Event {
         orders_filled: u64,
         /// Positions opened.
         positions_opened: u64,
-        /// Positions closed.
+        /// Positions closed completely (partial exits not counted).
         positions_closed: u64,
         /// Realized profit or loss in the quote currency.
         realized_pnl: Decimal,

@@ -255,6 +255,7 @@ pub fn sample_events() -> Vec<Event> {
             pnl: dec("-0.35"),
             reason: ExitReason::StopLoss,
             held_ms: 3_600_000,
+            remaining: Decimal::ZERO,
         },
         Event::HeartbeatLate {
             task: "md_feed".into(),

@@ -119,12 +119,57 @@ async fn buy_then_position_then_sell_with_fees() {
     );
     st.budget.check().unwrap();
     let closed = rig.sink.events().into_iter().find_map(|e| match e {
-        Event::PositionClosed { pnl, reason, .. } => Some((pnl, reason)),
+        Event::PositionClosed { pnl, reason, remaining, .. } => Some((pnl, reason, remaining)),
         _ => None,
     });
-    let (pnl, reason) = closed.unwrap();
+    let (pnl, reason, remaining) = closed.unwrap();
     assert_eq!(reason, ExitReason::TakeProfit);
     assert!(pnl < dec!(0));
+    assert_eq!(remaining, dec!(0), "the whole position was sold");
+    rig.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sell_that_fills_in_part_leaves_the_position_open_and_says_what_remains() {
+    // Every marketable limit order fills only in part; market orders fill whole.
+    let faults = FaultProfile { p_partial_then_cancel: 1.0, ..FaultProfile::none() };
+    let rig = rig(SimConfig { symbols: 3, faults, ..SimConfig::default() }, Timeouts::default()).await;
+    let limit = PricePolicy::BestWithOffset(dec!(0.002));
+    let buy = intent(&rig, "part-buy", Side::Buy, Sizing::Quote(dec!(80)), limit, Duration::from_secs(30));
+    rig.router.submit(buy).await.unwrap();
+    assert!(rig.router.track_until_settled(Duration::from_secs(10)).await.unwrap());
+    let first = intent(&rig, "part-sell", Side::Sell, Sizing::WholePosition, limit, Duration::from_secs(30));
+    rig.router.submit(first).await.unwrap();
+    assert!(rig.router.track_until_settled(Duration::from_secs(10)).await.unwrap());
+    let left = rig.router.state().positions[&rig.symbol].quantity;
+    assert!(left > dec!(0), "a part was sold, the rest is still held");
+    let rest = intent(
+        &rig,
+        "rest-sell",
+        Side::Sell,
+        Sizing::WholePosition,
+        PricePolicy::Market,
+        Duration::from_secs(30),
+    );
+    rig.router.submit(rest).await.unwrap();
+    assert!(rig.router.track_until_settled(Duration::from_secs(10)).await.unwrap());
+    let st = rig.router.state();
+    assert!(!st.positions.contains_key(&rig.symbol), "closed: {:?}", st.positions);
+    let exits: Vec<(Decimal, Decimal)> = rig
+        .sink
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PositionClosed { pnl, remaining, .. } => Some((pnl, remaining)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(exits.iter().map(|e| e.1).collect::<Vec<_>>(), [left, dec!(0)], "{exits:?}");
+    assert_eq!(
+        exits.iter().map(|e| e.0).sum::<Decimal>(),
+        st.budget.realised_pnl(),
+        "the parts' PnL adds up"
+    );
     rig.server.shutdown().await;
 }
 
