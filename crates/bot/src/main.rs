@@ -232,9 +232,21 @@ fn run(flags: &Flags) -> ExitCode {
                 "telemetry overruns {} | events written {} / dropped {}",
                 outcome.overruns, outcome.events_written, outcome.events_dropped
             );
+            // the trades, PnL, overruns and events are on the lines above; the report adds its
+            // own verdicts
             match &outcome.report {
-                Some(line) => {
-                    println!("report    {}\n          {line}", outcome.dir.join("report.md").display())
+                Some(r) => {
+                    let unreadable = if r.bad_lines > 0 {
+                        format!(" | unreadable lines {}", r.bad_lines)
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "report    {} | critical issues {} | checks not passed {}{unreadable}",
+                        r.report.display(),
+                        r.critical_issues,
+                        r.checks_not_passed
+                    );
                 }
                 None => println!("report    not written (see bot.log)"),
             }

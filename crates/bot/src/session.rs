@@ -82,8 +82,8 @@ pub struct SessionOutcome {
     pub events_written: u64,
     /// Events lost.
     pub events_dropped: u64,
-    /// The report's console line, when a report was written.
-    pub report: Option<String>,
+    /// The report's headline figures, when a report was written.
+    pub report: Option<session_report::ReportSummary>,
 }
 
 /// Runs a session with validated settings on the runtime its venue needs (paused current-thread
@@ -702,7 +702,7 @@ impl Body<'_> {
         let dir = self.session.paths().dir.clone();
         let report_line = if self.options.write_report {
             match session_report::build(&dir) {
-                Ok(summary) => Some(summary.to_string()),
+                Ok(summary) => Some(summary),
                 Err(e) => {
                     tracing::error!(error = %e, "the session report could not be built");
                     None
