@@ -1034,7 +1034,7 @@ impl Feed {
     }
 
     /// Runs the feed until `stop` resolves: starts it if [`Feed::start`] has not run, then one
-    /// cycle per `MD_POLL_MS`. A cycle longer than the interval is reported and the next one
+    /// cycle per `MD_POLL_MS`; on stop, the health window in progress is reported (MD_HEALTH). A cycle longer than the interval is reported and the next one
     /// starts as soon as it ends, with the interval counted from there: missed ticks are not
     /// made up, so cycles never pile up (and a weight-limited cycle wastes no budget idling). While the venue pause (429 /
     /// 418) is in force no cycle starts and no request is sent; the heartbeat keeps beating.
@@ -1077,6 +1077,11 @@ impl Feed {
         }
         if let Some(aux) = aux {
             aux.abort();
+        }
+        // The window in progress is reported too: a session shorter than MD_HEALTH_S, or the
+        // last minute of any session, would otherwise leave no health figures.
+        if self.health.requests > 0 || self.health.cycles.count() > 0 {
+            self.emit_health();
         }
         // Stopped on request: the task ended normally (TASK_ENDED `returned`), it was not lost.
         if let Some(h) = &self.heartbeat {

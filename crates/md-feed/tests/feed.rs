@@ -224,6 +224,37 @@ async fn bad_symbol_is_skipped_after_one_error() {
     assert!(skipped[0].1.contains("Invalid symbol"), "{}", skipped[0].1);
 }
 
+/// A feed stopped before its first MD_HEALTH_S window ends still reports the window: a short
+/// session, and the last minute of any session, keep their health figures.
+#[tokio::test]
+async fn the_health_window_in_progress_is_reported_when_the_feed_stops() {
+    let server = SimServer::start(SimConfig { symbols: 5, ..SimConfig::default() }).await.unwrap();
+    let sink = MemorySink::new();
+    let cfg = FeedConfig { health_every: Duration::from_secs(3600), ..config(PollMode::Bulk, 200) };
+    let feed = Feed::new(
+        client(&server),
+        cfg,
+        server.sim().symbols(),
+        Arc::new(SystemClock),
+        Arc::new(sink.clone()),
+    )
+    .unwrap();
+    let handle = feed.handle();
+    let summary = feed.run(after_cycles(&handle, 3)).await.unwrap();
+    let health: Vec<(u64, u64)> = sink
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MdHealth { requests, cycles, .. } => Some((requests, cycles)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(health.len(), 1, "one report, at the stop: {health:?}");
+    assert!(health[0].1 >= 3, "the window's cycles: {health:?}");
+    // the cycles' requests, and the start-up probe's
+    assert!(health[0].0 >= summary.requests, "{health:?} {summary:?}");
+}
+
 #[tokio::test]
 async fn unnamed_bad_symbol_in_a_list_request_is_found_by_splitting() {
     let server = SimServer::start(SimConfig { symbols: 8, ..SimConfig::default() }).await.unwrap();

@@ -104,7 +104,8 @@ pub enum Event {
         /// Request weight the cycle spent.
         weight: u32,
     },
-    /// Periodic market-data health summary.
+    /// Periodic market-data health summary: one per `MD_HEALTH_S` window, and one for the
+    /// window in progress when the feed stops.
     MdHealth {
         /// Requests in the health window.
         requests: u64,
