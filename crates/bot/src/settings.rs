@@ -171,27 +171,35 @@ pub struct Settings {
     pub guard_market_crash_symbol: String,
     /// `GUARD_MARKET_CRASH_WINDOW_MIN`: the crash guard's window.
     pub guard_market_crash_window_min: u32,
-    /// `GUARD_MARKET_CRASH_MAX_DROP_PCT`: block while that market fell more than this; unset =
+    /// `GUARD_MARKET_CRASH_MAX_DROP_PCT`: block while that market fell more than this; `off` =
     /// guard off.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub guard_market_crash_max_drop_pct: Option<Decimal>,
-    /// `GUARD_MAX_SPREAD_PCT`: block when the spread is wider; unset = off.
+    /// `GUARD_MAX_SPREAD_PCT`: block when the spread is wider; `off` = off.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub guard_max_spread_pct: Option<Decimal>,
-    /// `GUARD_MIN_QUOTE_VOLUME_24H`: block thinner markets; unset = off.
+    /// `GUARD_MIN_QUOTE_VOLUME_24H`: block thinner markets; `off` = off.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub guard_min_quote_volume_24h: Option<Decimal>,
-    /// `GUARD_FALLING_KNIFE_MAX_DROP_PCT`: block drops deeper than this; unset = off.
+    /// `GUARD_FALLING_KNIFE_MAX_DROP_PCT`: block drops deeper than this; `off` = off.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub guard_falling_knife_max_drop_pct: Option<Decimal>,
     /// `GUARD_COOLDOWN_S`: per-symbol quiet time after a trigger; 0 = off.
     pub guard_cooldown_s: u64,
     /// `BLACKLIST`: symbols that never trigger.
     #[serde(deserialize_with = "list")]
     pub blacklist: Vec<String>,
-    /// `TAKE_PROFIT_PCT`: sell at `entry * (1 + x/100)`; unset = off.
+    /// `TAKE_PROFIT_PCT`: sell at `entry * (1 + x/100)`; `off` = off.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub take_profit_pct: Option<Decimal>,
-    /// `STOP_LOSS_PCT`: sell at `entry * (1 - x/100)`; unset = off.
+    /// `STOP_LOSS_PCT`: sell at `entry * (1 - x/100)`; `off` = off.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub stop_loss_pct: Option<Decimal>,
     /// `TRAILING_ACTIVATION_PCT`: the trailing stop arms at `entry * (1 + x/100)`.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub trailing_activation_pct: Option<Decimal>,
     /// `TRAILING_DISTANCE_PCT`: then sells at `peak * (1 - x/100)`.
+    #[serde(deserialize_with = "off_or_decimal")]
     pub trailing_distance_pct: Option<Decimal>,
     /// `MAX_HOLD_MIN`: sell after holding this long; 0 = off.
     pub max_hold_min: u64,
@@ -604,6 +612,11 @@ impl Settings {
             let source = sources.get(key).cloned().unwrap_or(SettingSource::Default);
             match table.get(&lower) {
                 Some(value) => out.push_str(&format!("{lower} = {value}  # {key}, from {source}\n")),
+                // written so that the file, read back, gives the same setting (a missing key
+                // would be the default, which is on)
+                None if OFF_KEYS.contains(key) => {
+                    out.push_str(&format!("{lower} = \"off\"  # {key}, from {source}\n"))
+                }
                 None => out.push_str(&format!("# {lower} unset  # {key}, from {source}\n")),
             }
         }
@@ -713,6 +726,38 @@ fn allowed(kind: figment::error::Kind) -> String {
         Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "a smaller number".to_owned(),
         Kind::Message(message) => message,
         other => other.to_string(),
+    }
+}
+
+/// The settings that `off` (or an empty value) switches off: from the environment or the
+/// command line a key cannot be removed, so "unset" needs a word.
+const OFF_KEYS: [&str; 8] = [
+    "GUARD_MARKET_CRASH_MAX_DROP_PCT",
+    "GUARD_MAX_SPREAD_PCT",
+    "GUARD_MIN_QUOTE_VOLUME_24H",
+    "GUARD_FALLING_KNIFE_MAX_DROP_PCT",
+    "TAKE_PROFIT_PCT",
+    "STOP_LOSS_PCT",
+    "TRAILING_ACTIVATION_PCT",
+    "TRAILING_DISTANCE_PCT",
+];
+
+/// A setting that can be switched off: a decimal number, or `off` (any case) or an empty value
+/// for none.
+fn off_or_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrWord {
+        Number(Decimal),
+        Word(String),
+    }
+    match Option::<NumberOrWord>::deserialize(d) {
+        Ok(None) => Ok(None),
+        Ok(Some(NumberOrWord::Number(n))) => Ok(Some(n)),
+        Ok(Some(NumberOrWord::Word(w))) if w.trim().is_empty() || w.trim().eq_ignore_ascii_case("off") => {
+            Ok(None)
+        }
+        _ => Err(serde::de::Error::custom("a decimal number, or off to switch it off")),
     }
 }
 
@@ -877,6 +922,37 @@ mod tests {
         assert!(snapshot.contains("drop_trigger_value = \"0.9851\"  # DROP_TRIGGER_VALUE, from environment"));
         let back: Settings = toml::from_str(&snapshot).unwrap();
         assert_eq!(&back, s, "the snapshot reads back as the same settings");
+    }
+
+    /// A guard or exit that is on by default is switched off with `off` (or an empty value) from
+    /// any source, and the session's snapshot says `off`, so the file read back keeps it off
+    /// (a missing key would be the default: on).
+    #[test]
+    fn guards_and_exits_switch_off_with_off_and_stay_off_when_the_snapshot_is_read_back() {
+        let file = toml_file("stop_loss_pct = \"off\"\n");
+        let loaded = Settings::load(&SettingsSources {
+            file: Some(file.path().to_owned()),
+            env: pairs(&[("GUARD_MARKET_CRASH_MAX_DROP_PCT", "OFF")]),
+            flags: pairs(&[
+                ("TRAILING_ACTIVATION_PCT", ""),
+                ("TRAILING_DISTANCE_PCT", "off"),
+                ("TAKE_PROFIT_PCT", "2.5"),
+            ]),
+        })
+        .unwrap();
+        let s = &loaded.settings;
+        assert_eq!(s.stop_loss_pct, None);
+        assert_eq!(s.guard_market_crash_max_drop_pct, None);
+        assert_eq!((s.trailing_activation_pct, s.trailing_distance_pct), (None, None));
+        assert_eq!(s.take_profit_pct, Some(dec!(2.5)));
+        assert_eq!(Settings::default().stop_loss_pct, Some(dec!(3)), "on by default");
+        let snapshot = s.to_snapshot(&loaded.sources, "none");
+        assert!(snapshot.contains("stop_loss_pct = \"off\"  # STOP_LOSS_PCT, from file"), "{snapshot}");
+        let again = toml_file(&snapshot);
+        let back =
+            Settings::load(&SettingsSources { file: Some(again.path().to_owned()), ..Default::default() });
+        assert_eq!(&back.unwrap().settings, s, "the snapshot reads back as the same settings");
+        check_invalid(load_env(&[("STOP_LOSS_PCT", "of")]), "STOP_LOSS_PCT", "environment", "of");
     }
 
     #[test]
