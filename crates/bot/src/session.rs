@@ -1065,7 +1065,15 @@ fn watchlist(s: &Settings, markets: &[MarketRules]) -> Result<Vec<Symbol>, BotEr
     };
     if s.guard_market_crash_max_drop_pct.is_some() {
         if let Ok(reference) = s.guard_market_crash_symbol.parse::<Symbol>() {
-            if trading.contains_key(&reference) && !list.contains(&reference) {
+            if !trading.contains_key(&reference) {
+                // the guard blocks while it has no price of its reference: every trigger
+                tracing::warn!(
+                    symbol = %reference,
+                    "GUARD_MARKET_CRASH_SYMBOL is not a trading market on this venue: the market-crash \
+                     guard will block every trigger; name a listed market or set \
+                     GUARD_MARKET_CRASH_MAX_DROP_PCT=off to switch the guard off"
+                );
+            } else if !list.contains(&reference) {
                 list.insert(0, reference);
             }
         }

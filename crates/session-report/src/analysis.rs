@@ -329,6 +329,9 @@ pub struct Funnel {
     pub drop_events: u64,
     /// `GUARD_BLOCKED` events by guard.
     pub guard_events: BTreeMap<String, u64>,
+    /// `GUARD_BLOCKED` events without a value, by guard: the guard had no input to judge by
+    /// (a guard without its input blocks), e.g. no price of the crash guard's reference.
+    pub guard_events_without_value: BTreeMap<String, u64>,
     /// Buy intents refused for budget or position limits (`INTENT_REJECTED` whose reason names
     /// the budget, a position limit or a trading switch).
     pub budget_blocks: u64,
@@ -970,6 +973,7 @@ fn empty_funnel() -> Funnel {
         adds_up: None,
         drop_events: 0,
         guard_events: BTreeMap::new(),
+        guard_events_without_value: BTreeMap::new(),
         budget_blocks: 0,
         rejected_by_reason: BTreeMap::new(),
         rejected_examples: BTreeMap::new(),
@@ -1001,7 +1005,12 @@ impl FunnelAcc {
                 f.drop_events += 1;
                 first_trigger.get_or_insert(*trigger);
             }
-            Event::GuardBlocked { guard, .. } => *f.guard_events.entry(guard.clone()).or_default() += 1,
+            Event::GuardBlocked { guard, value, .. } => {
+                *f.guard_events.entry(guard.clone()).or_default() += 1;
+                if value.is_none() {
+                    *f.guard_events_without_value.entry(guard.clone()).or_default() += 1;
+                }
+            }
             Event::IntentCreated { side: Side::Buy, .. } => f.buy_intents += 1,
             Event::IntentCreated { side: Side::Sell, .. } => f.sell_intents += 1,
             Event::IntentRejected { reason, side, budget_block, .. } => {
@@ -1129,8 +1138,9 @@ fn explain_no_trades(f: &Funnel, config: &Configuration) -> Option<NoTradeExplan
             f.blocked_by_guard.iter().max_by_key(|(g, n)| (**n, std::cmp::Reverse((*g).clone())))
         {
             reasons.push(format!(
-                "all {} drops were blocked by guards; `{guard}` blocked {n} of {blocked}",
-                f.drops
+                "all {} drops were blocked by guards; `{guard}` blocked {n} of {blocked}{}",
+                f.drops,
+                without_input(f, guard).map(|what| format!(" ({what})")).unwrap_or_default()
             ));
         }
     }
@@ -1251,6 +1261,26 @@ impl TradingAcc {
         t.open_at_end = open.into_keys().map(|s| (s, 1)).collect();
         t
     }
+}
+
+/// When every GUARD_BLOCKED of `guard` came without a value (a guard without its input
+/// blocks), what it lacked, in words; `None` when it measured values (or never reported).
+fn without_input(f: &Funnel, guard: &str) -> Option<String> {
+    let events = f.guard_events.get(guard).copied().unwrap_or(0);
+    let blind = f.guard_events_without_value.get(guard).copied().unwrap_or(0);
+    if events == 0 || blind < events {
+        return None;
+    }
+    let input = match guard {
+        "market_crash" => {
+            "no price of its reference market GUARD_MARKET_CRASH_SYMBOL, which is not listed on this venue or missing from the replay files"
+        }
+        "volatility" => "no candles to measure the ATR from",
+        "spread" => "no usable bid and ask",
+        "quote_volume" => "no 24h quote volume",
+        _ => "no input to judge by",
+    };
+    Some(format!("every GUARD_BLOCKED without a value: the guard had {input}"))
 }
 
 /// The kind of a rejection reason: its words before the first detail (a `:` or a ` (`), so
@@ -1918,10 +1948,20 @@ fn recommendations(
             if let Some((guard, n)) =
                 f.blocked_by_guard.iter().max_by_key(|(g, n)| (**n, std::cmp::Reverse((*g).clone())))
             {
+                let text = match without_input(f, guard) {
+                    Some(what) => format!(
+                        "`{guard}` blocked {n} of {} drop ticks, {what}: give it its input or switch the guard off.",
+                        f.drops
+                    ),
+                    None => format!(
+                        "`{guard}` blocked {n} of {} drop ticks; review its threshold against the GUARD_BLOCKED values.",
+                        f.drops
+                    ),
+                };
                 out.push(Recommendation {
                     severity: Severity::Medium,
                     topic: format!("guard `{guard}`"),
-                    text: format!("`{guard}` blocked {n} of {} drop ticks; review its threshold against the GUARD_BLOCKED values.", f.drops),
+                    text,
                 });
             }
         }
@@ -2526,6 +2566,35 @@ mod tests {
         assert_eq!(t.max_drawdown, dec!(2.5));
         assert_eq!(t.open_at_end.keys().collect::<Vec<_>>(), ["B/USDT"]);
         assert_eq!((a.funnel.exits, a.funnel.partial_exits), (1, 2));
+    }
+
+    /// A guard that blocked every drop without ever measuring a value lacked its input: the
+    /// report says what it lacked instead of asking to review a threshold nothing crossed.
+    #[test]
+    fn a_guard_that_blocked_everything_without_a_value_is_said_to_lack_its_input() {
+        let blocked = |value| Event::GuardBlocked {
+            symbol: "A/USDT".parse().unwrap(),
+            guard: "market_crash".to_owned(),
+            value,
+            threshold: dec!(-3),
+        };
+        let mut snap = snapshot(true, 10, &[("A/USDT", dec!(0.97))]);
+        if let Event::FunnelSnapshot { fired, blocked_by_guard, not_triggered, .. } = &mut snap {
+            *fired = 0;
+            *not_triggered = 7;
+            *blocked_by_guard = [("market_crash".to_owned(), 3)].into_iter().collect();
+        }
+        let blind = run(vec![(1, blocked(None)), (2, blocked(None)), (3, blocked(None)), (4, snap.clone())]);
+        let rec = blind.recommendations.iter().find(|r| r.topic == "guard `market_crash`").unwrap();
+        assert!(rec.text.contains("GUARD_MARKET_CRASH_SYMBOL"), "{}", rec.text);
+        assert!(!rec.text.contains("review its threshold"), "{}", rec.text);
+        let why = &blind.no_trades.as_ref().unwrap().reasons;
+        assert!(why.iter().any(|r| r.contains("without a value")), "{why:?}");
+        // one measured value: the guard had its input, the threshold is what to look at
+        let measured =
+            run(vec![(1, blocked(None)), (2, blocked(Some(dec!(-4.5)))), (3, blocked(None)), (4, snap)]);
+        let rec = measured.recommendations.iter().find(|r| r.topic == "guard `market_crash`").unwrap();
+        assert!(rec.text.contains("review its threshold"), "{}", rec.text);
     }
 
     #[test]
