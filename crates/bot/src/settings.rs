@@ -134,7 +134,7 @@ pub struct Settings {
     pub sim_faults: FaultProfile,
     /// `SIM_REPLAY`: OHLCV files to replay instead of the generated market, as `PATH` or
     /// `BASE/QUOTE=PATH` (without a symbol, the file name's leading letters and digits, quoted
-    /// in USDT: `btc_1m.csv` -> `BTC/USDT`).
+    /// in USDT: `btc_1m.csv` and `BTCUSDT-1m.csv` are `BTC/USDT`).
     #[serde(deserialize_with = "list")]
     pub sim_replay: Vec<String>,
     /// `SIM_START_USDT`: the simulated account's starting quote balance.
@@ -786,8 +786,14 @@ pub(crate) fn replay_entry(entry: &str) -> Option<(trading_core::Symbol, PathBuf
     }
     let path = PathBuf::from(entry);
     let stem = path.file_stem()?.to_str()?;
-    let base: String = stem.chars().take_while(char::is_ascii_alphanumeric).collect();
-    let symbol = trading_core::Symbol::new(&base.to_ascii_uppercase(), "USDT").ok()?;
+    let name: String =
+        stem.chars().take_while(char::is_ascii_alphanumeric).collect::<String>().to_ascii_uppercase();
+    // a venue id as file name (`BTCUSDT-1m.csv`) is that market, not "BTCUSDT/USDT"
+    let base = match name.strip_suffix("USDT") {
+        Some(base) if !base.is_empty() => base,
+        _ => name.as_str(),
+    };
+    let symbol = trading_core::Symbol::new(base, "USDT").ok()?;
     Some((symbol, path))
 }
 
@@ -922,6 +928,16 @@ mod tests {
         assert!(snapshot.contains("drop_trigger_value = \"0.9851\"  # DROP_TRIGGER_VALUE, from environment"));
         let back: Settings = toml::from_str(&snapshot).unwrap();
         assert_eq!(&back, s, "the snapshot reads back as the same settings");
+    }
+
+    #[test]
+    fn a_replay_file_without_a_symbol_is_named_by_its_file() {
+        let symbol = |entry: &str| replay_entry(entry).map(|(s, _)| s.to_string());
+        assert_eq!(symbol("data/BTCUSDT-1m.csv").as_deref(), Some("BTC/USDT"), "a venue id");
+        assert_eq!(symbol("data/eth.csv").as_deref(), Some("ETH/USDT"), "a base asset");
+        assert_eq!(symbol("SOL/USDT=x/any.csv").as_deref(), Some("SOL/USDT"), "named");
+        assert_eq!(symbol("data/USDT.csv"), None, "USDT quoted in USDT is no market");
+        assert_eq!(symbol("data/-1m.csv"), None, "no letters to name it by");
     }
 
     /// A guard or exit that is on by default is switched off with `off` (or an empty value) from
