@@ -578,6 +578,19 @@ fn trading(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
     chart_link(out, charts, "equity.svg");
 }
 
+/// A key setting the snapshot leaves unset, with what the bot does then: an unset
+/// ORDER_FLOW_ENABLED or STATE_DB is decided by the venue, not off or missing.
+fn unset(key: &str, venue: Option<&str>) -> String {
+    let simulated = matches!(venue, Some("sim" | "sim-http"));
+    match (key, venue) {
+        ("ORDER_FLOW_ENABLED", Some(_)) if simulated => "(not set: on, the venue is simulated)".to_owned(),
+        ("ORDER_FLOW_ENABLED", Some(v)) => format!("(not set: off, {v} is a real venue)"),
+        ("STATE_DB", Some(_)) if simulated => "(not set: ledger.sqlite in the session directory)".to_owned(),
+        ("STATE_DB", Some(v)) => format!("(not set: state/{v}.sqlite)"),
+        _ => "(not set)".to_owned(),
+    }
+}
+
 fn configuration(cx: &Ctx<'_>, out: &mut String) {
     let c = &cx.a.config;
     let _ = writeln!(out, "## Configuration\n");
@@ -590,7 +603,8 @@ fn configuration(cx: &Ctx<'_>, out: &mut String) {
     } else {
         let _ = writeln!(out, "| Setting | Value |\n|---|---|");
         for key in KEY_SETTINGS {
-            let _ = writeln!(out, "| {key} | {} |", cell(c.get(key).unwrap_or("(not set)")));
+            let value = c.get(key).map_or_else(|| unset(key, c.get("VENUE")), str::to_owned);
+            let _ = writeln!(out, "| {key} | {} |", cell(&value));
         }
         out.push('\n');
     }
@@ -654,6 +668,15 @@ mod tests {
 
     use super::*;
     use crate::analysis::analyze;
+
+    #[test]
+    fn an_unset_setting_the_venue_decides_says_what_the_venue_made_of_it() {
+        assert_eq!(unset("ORDER_FLOW_ENABLED", Some("sim")), "(not set: on, the venue is simulated)");
+        assert_eq!(unset("ORDER_FLOW_ENABLED", Some("binance")), "(not set: off, binance is a real venue)");
+        assert_eq!(unset("STATE_DB", Some("mexc")), "(not set: state/mexc.sqlite)");
+        assert_eq!(unset("ORDER_FLOW_ENABLED", None), "(not set)", "no venue, no guess");
+        assert_eq!(unset("MD_POLL_MS", Some("sim")), "(not set)");
+    }
 
     fn rec(ms: i64, event: Event) -> EventRecord {
         EventRecord {
