@@ -708,7 +708,7 @@ fn shown(value: &Value) -> String {
 }
 
 /// What a setting allows, in the operator's words, from the parser's complaint: "a whole
-/// number, 0 or more" rather than "invalid type: found string "abc", expected u64".
+/// number from 0 to ..." rather than "invalid type: found string "abc", expected u64".
 fn allowed(kind: figment::error::Kind) -> String {
     use figment::error::Kind;
     match kind {
@@ -969,6 +969,21 @@ mod tests {
             Settings::load(&SettingsSources { file: Some(again.path().to_owned()), ..Default::default() });
         assert_eq!(&back.unwrap().settings, s, "the snapshot reads back as the same settings");
         check_invalid(load_env(&[("STOP_LOSS_PCT", "of")]), "STOP_LOSS_PCT", "environment", "of");
+        // OFF_KEYS (what the snapshot writes as "off") names exactly the settings that take the
+        // word `off` and no other word
+        for key in KEYS {
+            // the trailing pair is on or off together
+            let pair = ["TRAILING_ACTIVATION_PCT", "TRAILING_DISTANCE_PCT"];
+            let with = |word: &'static str| -> Vec<(&str, &str)> {
+                if pair.contains(key) {
+                    pair.iter().map(|k| (*k, word)).collect()
+                } else {
+                    vec![(key, word)]
+                }
+            };
+            let takes_off = load_env(&with("off")).is_ok() && load_env(&with("xyz")).is_err();
+            assert_eq!(takes_off, OFF_KEYS.contains(key), "{key}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Pure analysis: a session's event records in, a typed [`Analysis`] out. No IO, no clock;
 //! every figure of the report is computed here so it can be tested as a plain function.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use telemetry::{DeepestDrop, Event, EventRecord, ExitReason};
@@ -450,7 +450,7 @@ pub struct Trading {
     pub bought_notional: Decimal,
     /// Positions still open at the end, by symbol (one position per symbol: a buy into a held
     /// position adds to it).
-    pub open_at_end: BTreeMap<String, u64>,
+    pub open_at_end: BTreeSet<String>,
     /// Per symbol.
     pub by_symbol: BTreeMap<String, TradeGroup>,
     /// Per exit reason.
@@ -1258,7 +1258,7 @@ impl TradingAcc {
 
     fn finish(self) -> Trading {
         let TradingAcc { mut t, open, .. } = self;
-        t.open_at_end = open.into_keys().map(|s| (s, 1)).collect();
+        t.open_at_end = open.into_keys().collect();
         t
     }
 }
@@ -2564,7 +2564,7 @@ mod tests {
         assert_eq!((t.wins, t.best, t.worst), (1, Some(dec!(1.0)), Some(dec!(1.0))));
         assert_eq!(t.pnl, dec!(-1.0), "every exit's money is realized");
         assert_eq!(t.max_drawdown, dec!(2.5));
-        assert_eq!(t.open_at_end.keys().collect::<Vec<_>>(), ["B/USDT"]);
+        assert_eq!(t.open_at_end.iter().collect::<Vec<_>>(), ["B/USDT"]);
         assert_eq!((a.funnel.exits, a.funnel.partial_exits), (1, 2));
     }
 

@@ -133,7 +133,7 @@ fn summary(cx: &Ctx<'_>, out: &mut String) {
         out,
         "| Trades | {} closed, win rate {win}, {} still open |",
         t.trades.len(),
-        t.open_at_end.values().sum::<u64>()
+        t.open_at_end.len()
     );
     let _ = writeln!(out, "| Realized PnL | {} USDT (fees {} USDT) |", usdt(t.pnl), usdt(t.fees));
     let md = &a.market_data;
@@ -557,8 +557,7 @@ fn trading(cx: &Ctx<'_>, out: &mut String, charts: &[Chart]) {
         t.worst.map_or("-".to_owned(), usdt)
     );
     let _ = writeln!(out, "| Bought notional | {} USDT |", usdt(t.bought_notional));
-    let open: Vec<String> =
-        t.open_at_end.iter().map(|(s, n)| if *n > 1 { format!("{s} x{n}") } else { s.clone() }).collect();
+    let open: Vec<&str> = t.open_at_end.iter().map(String::as_str).collect();
     let _ = writeln!(
         out,
         "| Open at the end | {} |",
