@@ -56,66 +56,125 @@ impl BucketClock {
     }
 }
 
+/// Entries of a [`MaxDeque`] kept in the struct itself: the newest ones, where a tick pushes and
+/// pops.
+const TAIL: usize = 8;
+
+/// Entries a [`MaxDeque`] moves between its tail and its ring at once: half the tail, so the
+/// tail has room both ways after a move.
+const MOVE: usize = TAIL / 2;
+
 /// Window high: bucket highs in decreasing order, oldest first; the front is the window high.
 ///
-/// Stored as a growable power-of-two ring of `(bucket, high)` entries (one line holds the back
-/// entry the pop loop reads); it never holds more than the window's bucket count, so it stops
-/// growing at that bound. The front and the back are also kept in the struct itself: the front
-/// is the oldest entry, so its line is the one least likely to be in cache, and both are read
+/// A tick pushes at the back and a rising tick pops from the back, so the newest entries (up to
+/// [`TAIL`]) are kept in the struct itself, next to the rest of the symbol's state: a tick then
+/// reads no other memory unless the tail runs empty or full, and then moves [`MOVE`] entries
+/// from or to the ring at once (a per-symbol heap block: a miss on every tick read it before). The older entries live in a growable
+/// power-of-two ring of `(bucket, high)` entries, which never holds more than the window's bucket
+/// count. The front (the oldest entry, in the ring while it holds any) is cached too: it is read
 /// every tick.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MaxDeque {
     front_px: i128,
     front_k: i64,
-    /// The newest entry (valid while `len > 0`).
-    back_px: i128,
-    back_k: i64,
+    /// The newest entries, oldest first: `tail_*[..tail_len]`. Empty only when the deque is.
+    tail_px: [i128; TAIL],
+    tail_k: [i64; TAIL],
+    tail_len: u32,
+    /// Ring entries (all older than the tail) and the first one's index.
     head: u32,
-    len: u32,
+    ring_len: u32,
     ring: Box<[(i64, i128)]>,
 }
 
 impl MaxDeque {
     #[inline]
+    fn ring_mask(&self) -> usize {
+        self.ring.len().wrapping_sub(1)
+    }
+
+    #[inline]
     fn at(&self, j: u32) -> (i64, i128) {
-        let mask = self.ring.len().wrapping_sub(1);
-        self.ring[(self.head as usize + j as usize) & mask]
+        self.ring[(self.head as usize + j as usize) & self.ring_mask()]
     }
 
     #[inline(always)]
     pub(crate) fn push(&mut self, k: i64, px: i128, oldest: i64) {
-        while self.len > 0 && self.front_k < oldest {
-            self.head = (self.head + 1) & (self.ring.len() as u32).wrapping_sub(1);
-            self.len -= 1;
-            if self.len > 0 {
-                (self.front_k, self.front_px) = self.at(0);
-            }
+        while self.tail_len > 0 && self.front_k < oldest {
+            self.pop_front();
         }
-        // the back is cached too: a falling tick (no pop) reads no ring entry
-        if self.len > 0 && self.back_px <= px {
-            self.len -= 1;
-            while self.len > 0 {
-                let (bk, bpx) = self.at(self.len - 1);
-                if bpx > px {
-                    (self.back_k, self.back_px) = (bk, bpx);
-                    break;
-                }
-                self.len -= 1;
+        // pop the back while it is not above the new price
+        while self.tail_len > 0 {
+            let b = self.tail_len - 1;
+            if self.tail_px[b as usize] > px {
+                break;
+            }
+            self.tail_len = b;
+            if b == 0 && self.ring_len > 0 {
+                self.refill();
             }
         }
         // a later bucket is never behind the back, so a same-bucket back has a higher high
-        if self.len == 0 || self.back_k != k {
-            if self.len as usize == self.ring.len() {
-                self.grow();
-            }
-            let mask = self.ring.len().wrapping_sub(1);
-            self.ring[(self.head as usize + self.len as usize) & mask] = (k, px);
-            self.len += 1;
-            (self.back_k, self.back_px) = (k, px);
-            if self.len == 1 {
+        let n = self.tail_len as usize;
+        if n == 0 || self.tail_k[n - 1] != k {
+            let n = if n == TAIL { self.spill() } else { n };
+            self.tail_px[n] = px;
+            self.tail_k[n] = k;
+            self.tail_len = n as u32 + 1;
+            if n == 0 && self.ring_len == 0 {
                 (self.front_k, self.front_px) = (k, px);
             }
         }
+    }
+
+    /// Drops the front entry (the deque is not empty) and caches the next one.
+    #[inline(never)]
+    fn pop_front(&mut self) {
+        if self.ring_len > 0 {
+            self.head = (self.head + 1) & self.ring_mask() as u32;
+            self.ring_len -= 1;
+            (self.front_k, self.front_px) =
+                if self.ring_len > 0 { self.at(0) } else { (self.tail_k[0], self.tail_px[0]) };
+        } else {
+            let n = self.tail_len as usize;
+            self.tail_px.copy_within(1..n, 0);
+            self.tail_k.copy_within(1..n, 0);
+            self.tail_len -= 1;
+            if self.tail_len > 0 {
+                (self.front_k, self.front_px) = (self.tail_k[0], self.tail_px[0]);
+            }
+        }
+    }
+
+    /// Moves the newest ring entries (up to [`MOVE`]) into the empty tail.
+    #[inline(never)]
+    fn refill(&mut self) {
+        let n = self.ring_len.min(MOVE as u32);
+        let first = self.ring_len - n;
+        for j in 0..n {
+            let (k, px) = self.at(first + j);
+            self.tail_k[j as usize] = k;
+            self.tail_px[j as usize] = px;
+        }
+        self.ring_len = first;
+        self.tail_len = n;
+    }
+
+    /// Moves the full tail's oldest [`MOVE`] entries to the ring's back; returns the tail's new
+    /// length.
+    #[inline(never)]
+    fn spill(&mut self) -> usize {
+        while self.ring_len as usize + MOVE > self.ring.len() {
+            self.grow();
+        }
+        for j in 0..MOVE {
+            let slot = (self.head as usize + self.ring_len as usize) & self.ring_mask();
+            self.ring[slot] = (self.tail_k[j], self.tail_px[j]);
+            self.ring_len += 1;
+        }
+        self.tail_px.copy_within(MOVE.., 0);
+        self.tail_k.copy_within(MOVE.., 0);
+        TAIL - MOVE
     }
 
     /// Doubles the ring (at least 8 entries), unwrapping it to start at index 0.
@@ -124,7 +183,7 @@ impl MaxDeque {
     fn grow(&mut self) {
         let cap = (self.ring.len() * 2).max(8);
         let mut ring = vec![(0_i64, 0_i128); cap];
-        for (j, e) in ring.iter_mut().enumerate().take(self.len as usize) {
+        for (j, e) in ring.iter_mut().enumerate().take(self.ring_len as usize) {
             *e = self.at(j as u32);
         }
         self.ring = ring.into_boxed_slice();
@@ -134,11 +193,11 @@ impl MaxDeque {
     /// The window high and its bucket.
     #[inline]
     pub(crate) fn high(&self) -> Option<(i64, i128)> {
-        (self.len > 0).then_some((self.front_k, self.front_px))
+        (self.tail_len > 0).then_some((self.front_k, self.front_px))
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len as usize
+        self.ring_len as usize + self.tail_len as usize
     }
 }
 
@@ -469,6 +528,30 @@ mod tests {
         assert_eq!(q.len(), 1);
     }
 
+    #[test]
+    fn max_deque_moves_entries_between_tail_and_ring() {
+        let mut q = MaxDeque::default();
+        // 40 falling buckets: the tail spills into the ring several times and the ring grows
+        for k in 0..40_i64 {
+            q.push(k, i128::from(1_000 - k), -100);
+        }
+        assert_eq!((q.len(), q.high()), (40, Some((0, 1_000))));
+        assert!(q.ring_len > 0 && q.tail_len as usize <= TAIL);
+        // a rise above the last 15 entries empties the tail twice, refilled from the ring
+        q.push(40, 975, -100);
+        assert_eq!((q.len(), q.high()), (26, Some((0, 1_000))));
+        // the window moves past bucket 5: the front comes from the ring
+        q.push(41, 1, 5);
+        assert_eq!((q.len(), q.high()), (22, Some((5, 995))));
+        // past bucket 40: the ring empties and the front comes from the tail; the equal price
+        // of bucket 41 gives way to bucket 42's
+        q.push(42, 1, 40);
+        assert_eq!((q.len(), q.high()), (2, Some((40, 975))));
+        // a rise above everything empties it down to the new entry
+        q.push(43, 2_000, 40);
+        assert_eq!((q.len(), q.high()), (1, Some((43, 2_000))));
+    }
+
     /// The deque-based window high this ring replaced, kept as the reference for its answers
     /// (with the same-bucket fix both received: a lower tick in the front's bucket no longer
     /// overwrites the cached high).
@@ -530,6 +613,26 @@ mod tests {
                 // window, however many ticks share a bucket.
                 let truth = seen.iter().filter(|(sk, _)| *sk >= k - span).map(|(_, p)| *p).max();
                 proptest::prop_assert_eq!(ring.high().map(|(_, p)| p), truth);
+            }
+        }
+
+        /// The same on a random walk, whose decreasing runs are long: the tail spills into the
+        /// ring, refills from it and the ring grows, over windows longer than the tail.
+        #[test]
+        fn max_ring_matches_the_deque_on_a_walk(
+            span in 0_i64..200,
+            steps in proptest::collection::vec((0_i64..4, 0_i64..12, -3_i128..=3), 1..1500),
+        ) {
+            let mut reference = RefMaxDeque::default();
+            let mut ring = MaxDeque::default();
+            let (mut k, mut px) = (0_i64, 1_000_i128);
+            for (kind, long, delta) in steps {
+                k += bucket_step(kind, long);
+                px = (px + delta).max(1);
+                reference.push(k, px, k - span);
+                ring.push(k, px, k - span);
+                proptest::prop_assert_eq!(ring.high(), reference.front);
+                proptest::prop_assert_eq!(ring.len(), reference.q.len());
             }
         }
 
