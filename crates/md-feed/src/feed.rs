@@ -52,17 +52,40 @@ fn sanitize_in_place(q: &mut Quote) -> bool {
     q.bid.is_some() || q.ask.is_some() || q.last.is_some()
 }
 
-/// The quotes of `fresh` ordered by their table index (their rank in symbol order). A venue
-/// answers in its own order, and a quote is large: this sorts the small (index, position) pairs
-/// and moves each quote once, instead of moving quotes through a sort.
-fn in_symbol_order(fresh: Vec<(usize, Quote)>) -> Vec<Quote> {
-    if fresh.is_sorted_by_key(|(i, _)| *i) {
-        return fresh.into_iter().map(|(_, q)| q).collect();
+/// A cycle's fresh quotes so far, with each one's table index (its rank in symbol order).
+///
+/// Two parallel vectors rather than one of pairs: a single bulk answer (the usual cycle) becomes
+/// the cycle's quotes without moving any of its quotes, and a quote is large.
+#[derive(Debug, Default)]
+struct Fresh {
+    index: Vec<usize>,
+    quotes: Vec<Quote>,
+}
+
+impl Fresh {
+    /// Adds an answer's kept quotes and their table indices (`index.len() == quotes.len()`).
+    fn append(&mut self, mut index: Vec<usize>, mut quotes: Vec<Quote>) {
+        if self.quotes.is_empty() {
+            (self.index, self.quotes) = (index, quotes);
+        } else {
+            self.index.append(&mut index);
+            self.quotes.append(&mut quotes);
+        }
     }
-    let mut order: Vec<(usize, usize)> = fresh.iter().enumerate().map(|(pos, (i, _))| (*i, pos)).collect();
-    order.sort_unstable();
-    let mut slots: Vec<Option<Quote>> = fresh.into_iter().map(|(_, q)| Some(q)).collect();
-    order.iter().filter_map(|&(_, pos)| slots.get_mut(pos).and_then(Option::take)).collect()
+
+    /// The quotes ordered by table index. A venue answers in its own order, and a quote is
+    /// large: this sorts small (index, position) pairs and moves each quote once, instead of
+    /// moving quotes through a sort.
+    fn in_symbol_order(self) -> Vec<Quote> {
+        if self.index.is_sorted() {
+            return self.quotes;
+        }
+        let mut order: Vec<(usize, usize)> =
+            self.index.iter().enumerate().map(|(pos, i)| (*i, pos)).collect();
+        order.sort_unstable();
+        let mut slots: Vec<Option<Quote>> = self.quotes.into_iter().map(Some).collect();
+        order.iter().filter_map(|&(_, pos)| slots.get_mut(pos).and_then(Option::take)).collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -703,7 +726,7 @@ impl Feed {
         self.update_tiers(now);
         let batches = self.plan(now);
         let mut report = CycleReport { seq: self.seq + 1, ..CycleReport::default() };
-        let mut fresh: Vec<(usize, Quote)> = Vec::new();
+        let mut fresh = Fresh::default();
         let mut slowest: Option<(Duration, Option<Symbol>)> = None;
         let mut unreleased: VecDeque<(Instant, Vec<Req>)> = batches
             .into_iter()
@@ -783,7 +806,7 @@ impl Feed {
         latency: Duration,
         result: Result<Vec<Quote>, ExchangeError>,
         report: &mut CycleReport,
-        fresh: &mut Vec<(usize, Quote)>,
+        fresh: &mut Fresh,
     ) -> Vec<Req> {
         report.requests += 1;
         report.weight += weight;
@@ -799,24 +822,33 @@ impl Feed {
             Ok(quotes) => {
                 self.health.succeeded += 1;
                 let slow = latency > self.config.slow_after;
-                fresh.reserve(quotes.len());
-                for (pos, mut q) in quotes.into_iter().enumerate() {
+                // The answer's vector becomes the cycle's: kept quotes are compacted to its
+                // front in place (nothing moves while every quote is kept).
+                let mut quotes = quotes;
+                let mut index = Vec::with_capacity(quotes.len());
+                for pos in 0..quotes.len() {
+                    let Some(q) = quotes.get_mut(pos) else { break };
                     let Some(i) = self.locate(pos, &q.symbol) else { continue };
                     let st = &mut self.symbols.entries[i].1;
                     if st.skipped {
                         continue;
                     }
-                    if sanitize_in_place(&mut q) {
+                    if sanitize_in_place(q) {
                         if let Some(p) = q.price() {
                             st.tiers.observe_price(p, now, &self.config);
                         }
-                        self.store.put_quote_at(i, &q, now, st.tiers.tier);
-                        fresh.push((i, q));
+                        self.store.put_quote_at(i, q, now, st.tiers.tier);
+                        if index.len() != pos {
+                            quotes.swap(index.len(), pos);
+                        }
+                        index.push(i);
                         report.quotes += 1;
                     } else {
                         report.no_price += 1;
                     }
                 }
+                quotes.truncate(index.len());
+                fresh.append(index, quotes);
                 for symbol in req.symbols() {
                     if slow {
                         let reason = format!(
@@ -959,7 +991,7 @@ impl Feed {
         &mut self,
         report: &mut CycleReport,
         slowest: Option<(Duration, Option<Symbol>)>,
-        fresh: Vec<(usize, Quote)>,
+        fresh: Fresh,
     ) {
         self.seq += 1;
         self.cycles.record(report.duration);
@@ -991,7 +1023,7 @@ impl Feed {
         self.updates.send_replace(Arc::new(CycleUpdate {
             seq: self.seq,
             at: self.clock.now(),
-            quotes: in_symbol_order(fresh),
+            quotes: fresh.in_symbol_order(),
         }));
         if let Some(h) = &self.heartbeat {
             h.beat();
@@ -1269,6 +1301,19 @@ mod tests {
             exchange_ts: None,
             received_at: Timestamp::EPOCH,
         }
+    }
+
+    #[test]
+    fn fresh_quotes_come_out_in_table_order_across_answers() {
+        let q =
+            |i: usize| Quote { quote_volume_24h: Some(Decimal::from(i)), ..quote(dec!(1), dec!(2), None) };
+        let mut one = Fresh::default();
+        one.append(vec![0, 2, 5], vec![q(0), q(2), q(5)]);
+        assert_eq!(one.in_symbol_order(), vec![q(0), q(2), q(5)]);
+        let mut two = Fresh::default();
+        two.append(vec![4, 1], vec![q(4), q(1)]);
+        two.append(vec![3, 0], vec![q(3), q(0)]);
+        assert_eq!(two.in_symbol_order(), vec![q(0), q(1), q(3), q(4)]);
     }
 
     #[test]

@@ -413,6 +413,16 @@ async fn zero_price_quotes_never_reach_the_output() {
         assert_eq!((report.no_price, report.quotes), (1, 5), "{mode:?}: {report:?}");
         let (update, _) = rx.next().await.unwrap();
         assert!(update.quotes.iter().all(|q| q.symbol != watch[0]), "{mode:?}");
+        // the quotes after the dropped one moved up to fill its place: each is its own symbol's
+        let symbols: Vec<&Symbol> = update.quotes.iter().map(|q| &q.symbol).collect();
+        assert_eq!(
+            symbols,
+            watch[1..].iter().collect::<Vec<_>>(),
+            "{mode:?}: the kept quotes, in symbol order"
+        );
+        for q in &update.quotes {
+            assert_eq!(handle.store().get(&q.symbol).map(|s| s.quote).as_ref(), Some(q), "{mode:?}");
+        }
         assert!(handle.store().get(&watch[0]).is_none(), "{mode:?}: a zero-price quote was stored");
         let one_sided = handle.store().get(&watch[1]).unwrap().quote;
         assert_eq!(one_sided.bid, None);
