@@ -652,7 +652,14 @@ impl Feed {
         }
     }
 
-    fn update_tiers(&mut self, now: Timestamp) {
+    /// Applies the tier rules (TIER_CHANGED for each change) and plans the cycle's requests:
+    /// one pass over the symbol table, which at 2000 symbols no longer fits in cache.
+    fn plan(&mut self, now: Timestamp) -> Vec<Vec<Req>> {
+        let half = self.config.poll / 2;
+        // One bulk request asks for everything: no list of names to build.
+        let bulk = matches!(self.mode, PollMode::Bulk | PollMode::Auto);
+        let mut due = Vec::new();
+        let mut any_due = false;
         let mut changes = Vec::new();
         for (i, (symbol, st)) in self.symbols.iter_mut().enumerate() {
             if st.skipped {
@@ -669,22 +676,6 @@ impl Feed {
                 st.tiers.tier = tier;
                 self.store.set_tier_at(i, tier);
             }
-        }
-        for e in changes {
-            self.sink.emit(e);
-        }
-    }
-
-    fn plan(&mut self, now: Timestamp) -> Vec<Vec<Req>> {
-        let half = self.config.poll / 2;
-        // One bulk request asks for everything: no list of names to build.
-        let bulk = matches!(self.mode, PollMode::Bulk | PollMode::Auto);
-        let mut due = Vec::new();
-        let mut any_due = false;
-        for (symbol, st) in self.symbols.iter_mut() {
-            if st.skipped {
-                continue;
-            }
             if let Some(d) = &st.degraded {
                 if now < d.next_try {
                     continue;
@@ -699,6 +690,9 @@ impl Feed {
                     due.push(symbol.clone());
                 }
             }
+        }
+        for e in changes {
+            self.sink.emit(e);
         }
         if !any_due {
             return Vec::new();
@@ -723,7 +717,6 @@ impl Feed {
         let start = Instant::now();
         let now = self.clock.now();
         self.apply_commands();
-        self.update_tiers(now);
         let batches = self.plan(now);
         let mut report = CycleReport { seq: self.seq + 1, ..CycleReport::default() };
         let mut fresh = Fresh::default();
