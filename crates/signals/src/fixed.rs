@@ -84,8 +84,32 @@ pub(crate) fn to_px(price: Decimal) -> Option<i128> {
 }
 
 /// Fixed-point units back to a normalized `Decimal` (exact for every value `to_px` produced).
+///
+/// For `0 < px < 10^28` (every value `to_px` produces) the units are split into whole units and
+/// 10^-18 parts, both below 2^64, and the trailing zeros are stripped in `u64` arithmetic:
+/// `Decimal::normalize` divides the 96-bit mantissa by 10 once per zero, up to 18 times, and
+/// this runs for every trigger candidate. Same mantissa and scale as `normalize`.
 pub(crate) fn from_px(px: i128) -> Decimal {
-    Decimal::try_from_i128_with_scale(px, SCALE).map(|d| d.normalize()).unwrap_or(Decimal::MAX)
+    const UNIT: u64 = POW10_U64[SCALE as usize];
+    if px <= 0 || px >= MAX_PX {
+        return Decimal::try_from_i128_with_scale(px, SCALE).map(|d| d.normalize()).unwrap_or(Decimal::MAX);
+    }
+    let (whole, mut frac) = match u64::try_from(px) {
+        Ok(small) => (small / UNIT, small % UNIT),
+        // px < 10^28: the quotient is below 10^10
+        Err(_) => ((px / POW10[SCALE as usize]) as u64, (px % POW10[SCALE as usize]) as u64),
+    };
+    if frac == 0 {
+        return Decimal::from(whole);
+    }
+    let mut scale = SCALE;
+    while frac % 10 == 0 {
+        frac /= 10;
+        scale -= 1;
+    }
+    // whole < 10^10 and frac < 10^scale: the mantissa is below 10^28 < 2^96
+    let mantissa = i128::from(whole) * POW10[scale as usize] + i128::from(frac);
+    Decimal::try_from_i128_with_scale(mantissa, scale).unwrap_or(Decimal::MAX)
 }
 
 #[cfg(test)]
@@ -116,7 +140,48 @@ mod tests {
         check(Decimal::from_i128_with_scale(10, 19), Some(1));
     }
 
+    /// The normalized `Decimal` of `px`, the slow way `from_px` avoids.
+    fn normalized(px: i128) -> Decimal {
+        Decimal::try_from_i128_with_scale(px, SCALE).map(|d| d.normalize()).unwrap_or(Decimal::MAX)
+    }
+
+    #[track_caller]
+    fn same_digits(px: i128) {
+        let (fast, slow) = (from_px(px), normalized(px));
+        assert_eq!((fast.mantissa(), fast.scale()), (slow.mantissa(), slow.scale()), "{px}");
+    }
+
+    #[test]
+    fn from_px_gives_the_digits_of_normalize() {
+        for px in
+            [1, 10, POW10[18], POW10[18] + 1, 46_319_500_000_000_000_000_000, MAX_PX - 1, 8_120_000_000_000]
+        {
+            same_digits(px);
+        }
+        // around 2^64, where the split changes, and every count of trailing zeros
+        for px in [(1_i128 << 64) - 1, 1 << 64, (1 << 64) + 1, 18_446_744_073_000_000_000] {
+            same_digits(px);
+        }
+        for p in &POW10_WIDE[..28] {
+            same_digits(*p);
+            same_digits(7 * p);
+        }
+        // outside the range to_px produces: the general path
+        for px in [0, -5, MAX_PX, i128::MAX] {
+            same_digits(px);
+        }
+    }
+
     proptest::proptest! {
+        /// `from_px` gives `normalize`'s mantissa and scale (a price printed in an event reads
+        /// the same) for any units, with any number of trailing zeros.
+        #[test]
+        fn from_px_matches_normalize(m in 1_i128..MAX_PX, zeros in 0_u32..28) {
+            let px = (m / POW10_WIDE[zeros as usize]).max(1) * POW10_WIDE[zeros as usize];
+            let (fast, slow) = (from_px(px), normalized(px));
+            proptest::prop_assert_eq!((fast.mantissa(), fast.scale()), (slow.mantissa(), slow.scale()));
+        }
+
         /// The fast path (mantissa below 2^64) and the general path agree on every mantissa
         /// and scale, including the 10^28 bound and mantissas just past 2^64.
         #[test]
