@@ -20,7 +20,7 @@ const MAX_ASSET_LEN: usize = 20;
 /// [`SymbolMap`].
 ///
 /// The text is interned: the process keeps one copy of each distinct symbol for its lifetime
-/// (a venue lists a few thousand, at most 41 bytes each). Cloning copies two words, and two
+/// (a venue lists a few thousand, at most 41 bytes each). Cloning copies three words, and two
 /// symbols are equal exactly when they share that copy. A market-data cycle clones and compares
 /// every symbol of the watchlist; with a shared reference count, each clone and drop was an
 /// atomic write to a line of its own, a cache miss per quote.

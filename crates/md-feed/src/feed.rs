@@ -812,12 +812,11 @@ impl Feed {
         self.health.latency.record(latency);
         let now = self.clock.now();
         match result {
-            Ok(quotes) => {
+            Ok(mut quotes) => {
                 self.health.succeeded += 1;
                 let slow = latency > self.config.slow_after;
                 // The answer's vector becomes the cycle's: kept quotes are compacted to its
                 // front in place (nothing moves while every quote is kept).
-                let mut quotes = quotes;
                 let mut index = Vec::with_capacity(quotes.len());
                 for pos in 0..quotes.len() {
                     let Some(q) = quotes.get_mut(pos) else { break };

@@ -69,10 +69,10 @@ const MOVE: usize = TAIL / 2;
 /// A tick pushes at the back and a rising tick pops from the back, so the newest entries (up to
 /// [`TAIL`]) are kept in the struct itself, next to the rest of the symbol's state: a tick then
 /// reads no other memory unless the tail runs empty or full, and then moves [`MOVE`] entries
-/// from or to the ring at once (a per-symbol heap block: a miss on every tick read it before). The older entries live in a growable
-/// power-of-two ring of `(bucket, high)` entries, which never holds more than the window's bucket
-/// count. The front (the oldest entry, in the ring while it holds any) is cached too: it is read
-/// every tick.
+/// from or to the ring at once (a per-symbol heap block: reading it on every rising tick was a
+/// cache miss each time). The older entries live in a growable power-of-two ring of
+/// `(bucket, high)` entries, which never holds more than the window's bucket count. The front
+/// (the oldest entry, in the ring while it holds any) is cached too: it is read every tick.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MaxDeque {
     front_px: i128,
