@@ -9,8 +9,9 @@
 //!   bot's exit code is passed through unchanged.
 //! - `cargo xtask report DIR`: rebuilds a session's `report.md` and charts from `events.jsonl`.
 //! - `cargo xtask bench [criterion|feed|session] [-p PACKAGE]`: the project's benchmarks (the
-//!   criterion benches, the market-data feed table, the 24-hour sessions' wall time and peak
-//!   RSS) printed as one table, each figure against a baseline measured in the same run.
+//!   criterion benches, the market-data feed table, the 24-hour sessions' median wall time of
+//!   five runs and peak RSS) printed as one table, each figure against a baseline measured in
+//!   the same run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -50,7 +51,8 @@ enum Cmd {
     },
     /// Run the benchmarks and print one table: the criterion benches (all packages, or one with
     /// -p), the market-data feed table against the simulator's HTTP server, and release
-    /// sessions of 24 simulated hours (130 and 2000 symbols: wall time, peak RSS).
+    /// sessions of 24 simulated hours (130 and 2000 symbols, five runs each: the median wall
+    /// time with the range, the peak RSS).
     Bench {
         /// Only one suite: `criterion`, `feed` or `session`.
         target: Option<String>,
